@@ -4,7 +4,8 @@ A reader is a function `read(source: Source) -> Iterable[Item]` registered for t
 understands. It reads its file only through `Source` (which bounds sizes and decodes text), builds
 ids with `Source.item_id`, and signals a file it cannot use by raising `UnreadableInput`; anything
 else it raises is reported as a parse error. Problems inside a file that do not spoil the whole
-file (one bad message in an mbox, a broken VTT cue) become `Item.warnings` instead.
+file become `Item.warnings` (a broken VTT cue) or, where a whole record is lost (one unparseable
+line of a JSONL file), an `InputError` yielded in the record's place.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from charset_normalizer import from_bytes
 
-from pipeline.items import Item
+from pipeline.items import InputError, Item
 
 MiB = 1024 * 1024
 
@@ -44,8 +46,25 @@ class IngestOptions:
     section_min_words: int = 100
     section_max_words: int = 400
     media: dict[str, str] = field(
-        default_factory=lambda: {"email": "virtual", "meeting": "face-to-face", "document": "virtual", "other": "virtual"}
+        default_factory=lambda: {
+            "email": "virtual",
+            "meeting": "face-to-face",
+            "document": "virtual",
+            "other": "virtual",
+        }
     )
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> IngestOptions:
+        """Options from the `ingest:` section of a YAML config; unknown keys are an error, not ignored."""
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        section = doc.get("ingest", {}) if isinstance(doc, dict) else {}
+        unknown = set(section) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown ingest settings {sorted(unknown)}")
+        options = cls(**{k: v for k, v in section.items() if k != "media"})
+        options.media.update(section.get("media") or {})
+        return options
 
 
 @dataclass
@@ -120,7 +139,7 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
-Reader = Callable[[Source], Iterable[Item]]
+Reader = Callable[[Source], Iterable[Item | InputError]]
 Sniffer = Callable[[Source], bool]
 
 

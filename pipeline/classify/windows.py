@@ -1,0 +1,68 @@
+"""Cut tokenized texts into overlapping windows, and put window outputs back together.
+
+Nothing is truncated: a text longer than one window is covered by several that overlap by
+`stride` tokens. Each token is *owned* by exactly one window (the one where it sits furthest from
+an edge), so its metaphor score comes from the window with the most context around it, and a
+window's weight in the item's mode probabilities is the number of tokens it owns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Window:
+    item: int  # index of the text this window comes from
+    ids: list[int]  # token ids, special tokens included
+    first: int  # index in the text's tokens of the window's first token
+    own_start: int  # owned span, as indices into the text's tokens
+    own_end: int
+
+    @property
+    def weight(self) -> int:
+        return self.own_end - self.own_start
+
+
+@dataclass
+class Words:
+    """Words of one text as the tokenizer splits them: character span and first-token index."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    first_token: np.ndarray
+
+
+def cut(item: int, ids: list[int], size: int, stride: int, cls_id: int, sep_id: int) -> list[Window]:
+    """Windows of at most `size` tokens (special tokens included) over one text's token ids."""
+    body = size - 2
+    if len(ids) <= body:
+        return [Window(item, [cls_id, *ids, sep_id], 0, 0, len(ids))]
+    step = body - stride
+    starts = [*list(range(0, len(ids) - body, step)), len(ids) - body]
+    windows: list[Window] = []
+    for k, start in enumerate(starts):
+        own_start = 0 if k == 0 else windows[-1].own_end
+        # Split each overlap at its middle: both windows see the same context around that point.
+        own_end = len(ids) if k == len(starts) - 1 else (starts[k + 1] + start + body) // 2
+        windows.append(Window(item, [cls_id, *ids[start : start + body], sep_id], start, own_start, own_end))
+    return windows
+
+
+def words_of(word_ids: list[int | None], offsets: list[tuple[int, int]]) -> Words:
+    """Group sub-word tokens into the tokenizer's words; a word is scored by its first token."""
+    starts, ends, firsts = [], [], []
+    previous = None
+    for t, (w, (s, e)) in enumerate(zip(word_ids, offsets, strict=True)):
+        if w is None:
+            continue
+        if w != previous:
+            starts.append(s)
+            ends.append(e)
+            firsts.append(t)
+            previous = w
+        else:
+            ends[-1] = e
+    return Words(np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64), np.array(firsts, dtype=np.int64))

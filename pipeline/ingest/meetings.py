@@ -1,0 +1,664 @@
+"""Meeting transcripts: QMSum JSON, ICSI MRDA (.dadb + .trans), WebVTT, SRT and plain-text transcripts.
+
+Every reader turns its file into speaker `Turn`s and cuts them with `segment_turns` into segments of
+consecutive turns (SECI_LABELING_GUIDE.md section 1: about 40 to 250 words, cut at turn boundaries).
+One segment is one `Item`; its text holds one `Speaker: text` line per speaker run, so whoever labels
+it sees who speaks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import re
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pysrt
+import webvtt
+from webvtt.errors import MalformedCaptionError, MalformedFileError
+
+from pipeline.ingest.base import (
+    FORMATS,
+    CompanionFile,
+    IngestOptions,
+    Source,
+    UnreadableInput,
+    register,
+    word_count,
+)
+from pipeline.items import Item
+
+log = logging.getLogger(__name__)
+
+_DEFAULTS = IngestOptions()
+
+# A tail (or a fragment before a long turn) shorter than min_words joins its neighbour while the
+# merged segment stays within this multiple of max_words, so that no segment is a lone "okay".
+MERGE_SLACK = 1.25
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One speaker's uninterrupted contribution; times are seconds from the meeting start."""
+
+    speaker: str
+    text: str
+    start: float | None = None
+    end: float | None = None
+
+    @property
+    def words(self) -> int:
+        return word_count(self.text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cleaning
+
+
+# `{vocalsound}`, `{disfmarker}`, `{gap}`, `{pause}`, `{comment}`, MRDA's `{@@}`: bounded so that a stray
+# brace in ordinary text cannot swallow a whole paragraph.
+_TAG = re.compile(r"\{[^{}\n]{0,40}\}")
+# MRDA interruption marks glued to the final punctuation ("right ?==").
+_GLUED_INTERRUPTION = re.compile(r"(?<=[.?!,])==(?!\S)")
+# Free-standing ICSI/MRDA marks: `==` interruption, `--` abandonment, `|` DA split, `@@` unintelligible.
+_MARK = re.compile(r"(?<!\S)(?:==|--|\||@@|@reject@)(?!\S)")
+_SPACED_PUNCT = re.compile(r"\s+([.,?!;:%])(?=\s|$)")
+_REPEATED_PUNCT = re.compile(r"([.,?!;:])(?:\s+[.,;:])+(?=\s|$)")
+_SPACED_CLITIC = re.compile(r"(\w) '(s|re|m|ll|ve|d|t)\b")
+_LEADING_PUNCT = re.compile(r"^[\s.,;:!?]+")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_transcript_text(text: str) -> str:
+    """Remove transcription markup and tokenizer spacing; an empty result means the turn said nothing."""
+    text = _TAG.sub(" ", text)
+    text = _GLUED_INTERRUPTION.sub("", text)
+    text = _MARK.sub(" ", text)
+    text = _SPACES.sub(" ", text)
+    text = _REPEATED_PUNCT.sub(r"\1", text)
+    text = _SPACED_PUNCT.sub(r"\1", text)
+    text = _SPACED_CLITIC.sub(r"\1'\2", text)
+    text = _LEADING_PUNCT.sub("", text)
+    return text.strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Segmentation
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _split_long_turn(turn: Turn, max_words: int) -> list[Turn]:
+    """Split a turn over max_words at sentence ends into pieces of at most max_words.
+
+    A single sentence longer than max_words is cut between words. Times are spread over the pieces in
+    proportion to their words: an estimate, but it keeps the pieces ordered on the meeting's clock.
+    """
+    pieces: list[list[str]] = [[]]
+    for sentence in _SENTENCE_END.split(turn.text):
+        words = sentence.split()
+        while words:
+            room = max_words - len(pieces[-1])
+            if len(words) <= room:
+                pieces[-1].extend(words)
+                words = []
+            elif pieces[-1]:
+                pieces.append([])
+            else:  # a sentence longer than a whole piece
+                pieces[-1].extend(words[:max_words])
+                words = words[max_words:]
+                pieces.append([])
+    pieces = [p for p in pieces if p]
+    total = sum(len(p) for p in pieces)
+    timed = turn.start is not None and turn.end is not None
+    out = []
+    done = 0
+    for piece in pieces:
+        start = end = None
+        if timed:
+            span = turn.end - turn.start  # type: ignore[operator]
+            start = turn.start + span * done / total  # type: ignore[operator]
+            end = turn.start + span * (done + len(piece)) / total  # type: ignore[operator]
+        done += len(piece)
+        out.append(Turn(turn.speaker, " ".join(piece), start, end))
+    return out
+
+
+def segment_turns(
+    turns: Sequence[Turn],
+    min_words: int = _DEFAULTS.segment_min_words,
+    max_words: int = _DEFAULTS.segment_max_words,
+    topic_starts: Collection[int] = (),
+) -> list[list[Turn]]:
+    """Group consecutive turns into segments of about min_words..max_words words.
+
+    Cuts fall only between turns, except inside a turn longer than max_words, which is split at
+    sentence ends. `topic_starts` are indices into `turns` where a known topic begins (QMSum's
+    `topic_list`); a segment that has reached min_words is cut there rather than run into the next
+    topic. A fragment shorter than min_words (the meeting's tail, or the turns before a turn too long
+    to join them) is merged into its neighbour while that stays under MERGE_SLACK * max_words.
+
+    The bounds hold for every segment except where the input forces otherwise: a meeting with fewer
+    than min_words words in all is one short segment, and a fragment whose merge would pass
+    MERGE_SLACK * max_words stays short.
+    """
+    if min_words < 1 or max_words < min_words:
+        raise ValueError(f"need 1 <= min_words <= max_words, got {min_words}, {max_words}")
+    ceiling = int(MERGE_SLACK * max_words)
+    starts = set(topic_starts)
+    segments: list[list[Turn]] = []
+    current: list[Turn] = []
+    count = 0
+    for index, turn in enumerate(turns):
+        pieces = _split_long_turn(turn, max_words) if turn.words > max_words else [turn]
+        for number, piece in enumerate(pieces):
+            words = piece.words
+            topic_cut = number == 0 and index in starts and count >= min_words
+            overflow = count + words > max_words and not (count < min_words and count + words <= ceiling)
+            if current and (topic_cut or overflow):
+                segments.append(current)
+                current, count = [], 0
+            current.append(piece)
+            count += words
+    if current:
+        tail = sum(t.words for t in current)
+        if segments and tail < min_words and tail + sum(t.words for t in segments[-1]) <= ceiling:
+            segments[-1].extend(current)
+        else:
+            segments.append(current)
+    return segments
+
+
+# ---------------------------------------------------------------------------------------------
+# Items
+
+
+@dataclass
+class Meeting:
+    """What a reader knows about one meeting besides its turns."""
+
+    meeting_id: str
+    medium: str
+    team: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+    topic_starts: Collection[int] = ()
+    warnings: list[str] = field(default_factory=list)
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def _segment_text(turns: Sequence[Turn]) -> str:
+    """One `Speaker: text` line per run of one speaker (split pieces of a long turn rejoin here)."""
+    lines: list[tuple[str, list[str]]] = []
+    for turn in turns:
+        if lines and lines[-1][0] == turn.speaker:
+            lines[-1][1].append(turn.text)
+        else:
+            lines.append((turn.speaker, [turn.text]))
+    return "\n".join(f"{speaker}: {' '.join(texts)}" for speaker, texts in lines)
+
+
+def meeting_items(source: Source, turns: Sequence[Turn], meeting: Meeting) -> Iterator[Item]:
+    """Clean, segment and wrap the turns of one meeting as `Item`s (file-level warnings go on the first)."""
+    kept_index: dict[int, int] = {}
+    cleaned: list[Turn] = []
+    for index, turn in enumerate(turns):
+        text = clean_transcript_text(turn.text)
+        if text:
+            kept_index.setdefault(index, len(cleaned))
+            cleaned.append(replace(turn, text=text))
+    if not cleaned:
+        raise UnreadableInput("empty", "the transcript has no spoken text")
+    # A topic that starts on a dropped turn starts at the next kept one.
+    starts = set()
+    for start in meeting.topic_starts:
+        following = [kept for original, kept in kept_index.items() if original >= start]
+        if following:
+            starts.add(min(following))
+    options = source.options
+    segments = segment_turns(cleaned, options.segment_min_words, options.segment_max_words, starts)
+    participants = _unique(t.speaker for t in cleaned)
+    for number, segment in enumerate(segments):
+        starts_known = [t.start for t in segment if t.start is not None]
+        ends_known = [t.end for t in segment if t.end is not None]
+        yield Item(
+            id=source.item_id(f"seg{number}"),
+            text=_segment_text(segment),
+            source="meeting",
+            path=str(source.path),
+            title=meeting.meeting_id,
+            authors=_unique(t.speaker for t in segment),
+            participants=participants,
+            team=meeting.team,
+            thread=meeting.meeting_id,
+            position=number,
+            start_seconds=min(starts_known) if starts_known else None,
+            end_seconds=max(ends_known) if ends_known else None,
+            medium=meeting.medium,
+            meta={**meeting.meta, "meeting": meeting.meeting_id, "n_turns": str(len(segment))},
+            warnings=list(meeting.warnings) if number == 0 else [],
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# QMSum JSON
+
+_AMI = re.compile(r"^((?:ES|IS|TS)\d{4})([a-d])$")
+_ICSI = re.compile(r"^(B[a-z]{2})(\d{3})$")
+_COMMITTEE = re.compile(r"^([a-z]+)_(\d+)$")
+# The transcript key comes after the query lists in QMSum files (up to ~17 KB in), so the sniffer
+# also accepts the keys that open the file.
+_QMSUM_KEYS = (b'"meeting_transcripts"', b'"topic_list"', b'"general_query_list"', b'"specific_query_list"')
+
+
+def qmsum_meeting_facts(meeting_id: str) -> tuple[str | None, dict[str, str]]:
+    """The team a QMSum meeting id implies and its `meta` (corpus, order key)."""
+    if match := _AMI.match(meeting_id):
+        part = match.group(2)
+        return match.group(1), {"corpus": "ami", "meeting_part": part, "meeting_order": part}
+    if match := _ICSI.match(meeting_id):
+        return match.group(1), {"corpus": "icsi", "series": match.group(1), "meeting_order": match.group(2)}
+    if match := _COMMITTEE.match(meeting_id):
+        return match.group(1), {"corpus": "committee", "meeting_order": match.group(2)}
+    return None, {"corpus": "unknown"}
+
+
+def _sniff_qmsum(source: Source) -> bool:
+    try:
+        head = source.head(32768)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and any(key in head for key in _QMSUM_KEYS)
+
+
+def _json_error(text: str, exc: json.JSONDecodeError) -> UnreadableInput:
+    # A cut-off file fails at its very end, or inside a string that never closes.
+    if exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated string"):
+        return UnreadableInput("truncated", f"JSON ends early: {exc.msg} at char {exc.pos}")
+    return UnreadableInput("parse", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+
+
+def _topic_starts(topics: object, warnings: list[str]) -> set[int]:
+    starts: set[int] = set()
+    if not isinstance(topics, list):
+        return starts
+    for topic in topics:
+        spans = topic.get("relevant_text_span") if isinstance(topic, dict) else None
+        for span in spans if isinstance(spans, list) else []:
+            try:
+                starts.add(int(span[0]))
+            except (TypeError, ValueError, IndexError, KeyError):
+                warnings.append(f"ignored a malformed topic span {str(span)[:80]!r}")
+    return starts
+
+
+@register("qmsum-json", suffixes=(".json",), sniff=_sniff_qmsum)
+def read_qmsum(source: Source) -> Iterator[Item]:
+    """A QMSum meeting file: `meeting_transcripts` turns, cut with the `topic_list` spans as cut hints."""
+    text = source.read_text()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _json_error(text, exc) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("meeting_transcripts"), list):
+        raise UnreadableInput("parse", "not a QMSum meeting: no `meeting_transcripts` list")
+    warnings: list[str] = []
+    turns = []
+    for number, row in enumerate(data["meeting_transcripts"]):
+        if not (isinstance(row, dict) and isinstance(row.get("speaker"), str) and isinstance(row.get("content"), str)):
+            warnings.append(f"turn {number}: skipped, not a {{speaker, content}} object")
+            continue
+        turns.append(Turn(row["speaker"].strip() or "Unknown", row["content"]))
+    if len(turns) != len(data["meeting_transcripts"]):
+        # Skipping shifts the indices the topic spans refer to, so they no longer apply.
+        topic_starts: set[int] = set()
+    else:
+        topic_starts = _topic_starts(data.get("topic_list"), warnings)
+    meeting_id = source.path.stem
+    team, meta = qmsum_meeting_facts(meeting_id)
+    meeting = Meeting(meeting_id, "face-to-face", team, meta, topic_starts, warnings)
+    yield from meeting_items(source, turns, meeting)
+
+
+# ---------------------------------------------------------------------------------------------
+# ICSI MRDA
+
+_DADB_FIELDS = 14
+_DA_ID = re.compile(r"^(?P<channel>(?P<meeting>[A-Za-z]+\d+)-\w+?)_(?P<start>\d+)_(?P<end>\d+)$")
+_DIGIT_TASK = "DIGIT_TASK"
+
+
+def _decode_latin1(data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise UnreadableInput("binary", "the file holds binary data (NUL bytes), not text")
+    return data.decode("latin-1")
+
+
+def _read_trans(data: bytes) -> tuple[dict[str, str], list[str]]:
+    """DA id -> original text. The original column keeps "okay" where the normalised one has "o_k"."""
+    texts: dict[str, str] = {}
+    warnings: list[str] = []
+    for number, line in enumerate(_decode_latin1(data).splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split(",")
+        if len(fields) < 3:
+            warnings.append(f".trans line {number}: skipped, expected id,original,normalised")
+            continue
+        # The two text columns mirror each other, so an unquoted comma inside them shows as an even
+        # number of text fields: the first half is the original text.
+        text_fields = fields[1:]
+        half = len(text_fields) // 2 if len(text_fields) % 2 == 0 else 1
+        texts[fields[0]] = ",".join(text_fields[:half])
+    return texts, warnings
+
+
+def _mrda_meeting(meeting_id: str) -> tuple[str | None, dict[str, str]]:
+    """The series (`Bmr`) is the team; the meeting number orders a series in time."""
+    match = _ICSI.match(meeting_id)
+    if match is None:
+        return None, {"corpus": "icsi"}
+    return match.group(1), {"corpus": "icsi", "series": match.group(1), "meeting_order": match.group(2)}
+
+
+def _companion(path: Path, suffix: str, folder: str) -> Path | None:
+    """The other half of an MRDA pair: beside the file, or in the release's parallel folder
+    (`database/X.dadb` pairs with `transcripts/X.trans`)."""
+    for candidate in (path.with_suffix(suffix), path.parent.parent / folder / f"{path.stem}{suffix}"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _merge_runs(rows: list[tuple[float, float, str, str]]) -> list[Turn]:
+    """Consecutive DAs (by start time) of one speaker become one turn."""
+    turns: list[Turn] = []
+    for start, end, speaker, text in sorted(rows, key=lambda r: (r[0], r[1])):
+        if turns and turns[-1].speaker == speaker:
+            last = turns[-1]
+            turns[-1] = Turn(speaker, f"{last.text} {text}", last.start, max(end, last.end or end))
+        else:
+            turns.append(Turn(speaker, text, start, end))
+    return turns
+
+
+@register("icsi-mrda", suffixes=(".dadb",))
+def read_mrda(source: Source) -> Iterator[Item]:
+    """An MRDA `.dadb` (times, speaker ids) joined by DA id with the text of its sibling `.trans`."""
+    rows_data = _decode_latin1(source.read_bytes())
+    trans_path = _companion(source.path, ".trans", "transcripts")
+    if trans_path is None:
+        raise UnreadableInput(
+            "missing-companion", f"{source.path.stem}.trans (the text of the dialogue acts) is missing"
+        )
+    trans_source = Source(trans_path, source.key, source.options)
+    texts, warnings = _read_trans(trans_source.read_bytes())
+    rows: list[tuple[float, float, str, str]] = []
+    missing = 0
+    for number, fields in enumerate(csv.reader(io.StringIO(rows_data)), 1):
+        if not fields:
+            continue
+        if len(fields) != _DADB_FIELDS:
+            warnings.append(f".dadb line {number}: skipped, {len(fields)} fields instead of {_DADB_FIELDS}")
+            continue
+        try:
+            start, end = float(fields[0]), float(fields[1])
+        except ValueError:
+            warnings.append(f".dadb line {number}: skipped, bad times {fields[0]!r}, {fields[1]!r}")
+            continue
+        if not (math.isfinite(start) and math.isfinite(end)):
+            warnings.append(f".dadb line {number}: skipped, bad times")
+            continue
+        text = texts.get(fields[2])
+        if text is None:
+            missing += 1
+            continue
+        if text.strip() == _DIGIT_TASK:  # read-out digit strings, not conversation
+            continue
+        rows.append((start, end, fields[7].strip() or "unknown", text))
+    if missing:
+        warnings.append(f"{missing} dialogue acts have no text in {trans_path.name}")
+    if not rows:
+        raise UnreadableInput("empty", "no dialogue acts with text")
+    meeting_id = source.path.stem
+    team, meta = _mrda_meeting(meeting_id)
+    yield from meeting_items(source, _merge_runs(rows), Meeting(meeting_id, "face-to-face", team, meta, (), warnings))
+
+
+@register("icsi-mrda-trans", suffixes=(".trans",))
+def read_mrda_trans(source: Source) -> Iterator[Item]:
+    """A `.trans` alone. Without its `.dadb` the speakers are channels (`c4`), not persistent ids;
+    the times come from the DA ids (`Bed004-c4_0006570_0007920` is 6.57 s to 7.92 s)."""
+    dadb_path = _companion(source.path, ".dadb", "database")
+    if dadb_path is not None:
+        raise CompanionFile(f"read with {dadb_path}")
+    texts, warnings = _read_trans(source.read_bytes())
+    rows: list[tuple[float, float, str, str]] = []
+    for da_id, text in texts.items():
+        match = _DA_ID.match(da_id)
+        if match is None:
+            warnings.append(f"skipped a line with an unknown DA id {da_id[:60]!r}")
+            continue
+        if text.strip() == _DIGIT_TASK:
+            continue
+        channel = match.group("channel").split("-", 1)[1]
+        rows.append((int(match.group("start")) / 1000, int(match.group("end")) / 1000, channel, text))
+    if not rows:
+        raise UnreadableInput("parse", "no MRDA dialogue-act lines (id,original,normalised)")
+    meeting_id = source.path.stem
+    team, meta = _mrda_meeting(meeting_id)
+    meta["speakers"] = "channels"
+    yield from meeting_items(source, _merge_runs(rows), Meeting(meeting_id, "face-to-face", team, meta, (), warnings))
+
+
+# ---------------------------------------------------------------------------------------------
+# Subtitles: WebVTT and SRT
+
+_VOICE = re.compile(r"<v(?:\.[\w-]+)*\s+([^>]+)>(.*?)(?:</v>|(?=<v[\s.])|$)", re.DOTALL)
+_CUE_TAG = re.compile(r"</?[a-z][^>]*>|<\d[^>]*>", re.IGNORECASE)
+# Zoom writes "Name: text" in the cue; a speaker name is 1 to 4 words before the colon.
+_NAME_PREFIX = re.compile(r"^\s*([^\W\d][\w.'’-]*(?: [\w.'’()-]+){0,3})\s*:\s+(\S.*)$", re.DOTALL)
+_UNKNOWN_SPEAKER = "Unknown"
+
+
+def _cue_turns(raw: str, start: float | None, end: float | None) -> list[Turn]:
+    """The speaker turns of one cue: `<v Name>` voice spans, else a `Name:` prefix, else unknown."""
+    voices = [(name.strip(), _CUE_TAG.sub("", text)) for name, text in _VOICE.findall(raw)]
+    if voices:
+        return [Turn(name or _UNKNOWN_SPEAKER, " ".join(text.split()), start, end) for name, text in voices]
+    text = " ".join(_CUE_TAG.sub("", raw).split())
+    match = _NAME_PREFIX.match(text)
+    if match and "://" not in match.group(1):
+        return [Turn(match.group(1), match.group(2), start, end)]
+    return [Turn(_UNKNOWN_SPEAKER, text, start, end)]
+
+
+def _merge_cue_turns(turns: Iterable[Turn]) -> list[Turn]:
+    """Captions cut one speaker's talk into many cues; consecutive cues of one speaker form one turn."""
+    merged: list[Turn] = []
+    for turn in turns:
+        if not turn.text:
+            continue
+        if merged and merged[-1].speaker == turn.speaker:
+            last = merged[-1]
+            merged[-1] = Turn(last.speaker, f"{last.text} {turn.text}", last.start, turn.end)
+        else:
+            merged.append(turn)
+    return merged
+
+
+def _count_timing_lines(text: str) -> int:
+    return sum(1 for line in text.splitlines() if "-->" in line)
+
+
+@register("webvtt", suffixes=(".vtt",))
+def read_vtt(source: Source) -> Iterator[Item]:
+    """A WebVTT transcript (Teams `<v Name>` voice tags, Zoom `Name:` prefixes). Virtual meeting."""
+    text = source.read_text()
+    try:
+        captions = list(webvtt.from_buffer(io.StringIO(text)))
+    except MalformedFileError as exc:
+        raise UnreadableInput("parse", "not a WebVTT file (no WEBVTT header)") from exc
+    except (MalformedCaptionError, ValueError) as exc:
+        raise UnreadableInput("parse", f"unreadable WebVTT: {exc}") from exc
+    warnings = []
+    # The library drops a cue with bad timings silently; count them so the loss is visible.
+    dropped = _count_timing_lines(text) - len(captions)
+    if dropped > 0:
+        warnings.append(f"skipped {dropped} cue(s) with malformed timings")
+    turns = []
+    for caption in captions:
+        start = caption.start_time.in_milliseconds() / 1000
+        end = caption.end_time.in_milliseconds() / 1000
+        turns.extend(_cue_turns(caption.raw_text, start, end))
+    if not any(t.text for t in turns):
+        raise UnreadableInput("empty", "no cues with text")
+    meeting_id = source.path.stem
+    yield from meeting_items(source, _merge_cue_turns(turns), Meeting(meeting_id, "virtual", warnings=warnings))
+
+
+@register("srt", suffixes=(".srt",))
+def read_srt(source: Source) -> Iterator[Item]:
+    """A SubRip transcript; the speaker comes from a `Name:` prefix when there is one. Virtual meeting."""
+    text = source.read_text()
+    try:
+        # ERROR_PASS: a malformed block is skipped (counted below); ERROR_LOG would write to stderr.
+        subtitles = list(pysrt.SubRipFile.stream(text.splitlines(True), error_handling=pysrt.SubRipFile.ERROR_PASS))
+    except (pysrt.Error, ValueError, IndexError) as exc:
+        raise UnreadableInput("parse", f"unreadable SRT: {exc}") from exc
+    if not subtitles:
+        raise UnreadableInput("parse", "no SRT subtitle blocks (index, `-->` timings, text)")
+    warnings = []
+    dropped = _count_timing_lines(text) - len(subtitles)
+    if dropped > 0:
+        warnings.append(f"skipped {dropped} subtitle block(s) that did not parse")
+    turns = []
+    for subtitle in subtitles:
+        turns.extend(_cue_turns(subtitle.text, subtitle.start.ordinal / 1000, subtitle.end.ordinal / 1000))
+    if not any(t.text for t in turns):
+        raise UnreadableInput("empty", "no subtitles with text")
+    meeting_id = source.path.stem
+    yield from meeting_items(source, _merge_cue_turns(turns), Meeting(meeting_id, "virtual", warnings=warnings))
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain-text transcripts
+
+_STAMP = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
+_TEXT_TURN = re.compile(
+    rf"^\s*(?:[\[(]?(?P<stamp>{_STAMP})[\])]?\s*[-–]?\s*)?"
+    r"(?P<speaker>[A-Z][\w.'’-]*(?: [A-Z(][\w.'’()-]*){0,3})\s*:\s+(?P<text>\S.*)$"
+)
+_EMAIL_HEADERS = frozenset(
+    {
+        "message-id",
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "date",
+        "subject",
+        "received",
+        "return-path",
+        "mime-version",
+        "content-type",
+        "reply-to",
+        "in-reply-to",
+        "references",
+        "delivered-to",
+        "sender",
+    }
+)
+_HEADER_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):")
+_SNIFF_LINES = 40
+_SNIFF_SHARE = 0.6
+
+
+def _stamp_seconds(stamp: str) -> float:
+    parts = stamp.replace(",", ".").split(":")
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def _speaker_ok(name: str) -> bool:
+    return "://" not in name and "@" not in name and not name.lower().startswith(("http", "www."))
+
+
+def _sniff_text_transcript(source: Source) -> bool:
+    try:
+        head = source.head(8192)
+    except OSError:
+        return False
+    if b"\x00" in head:
+        return False
+    lines = [line for line in head.decode("utf-8", errors="replace").splitlines() if line.strip()]
+    if lines and len(head) == 8192:
+        lines = lines[:-1]  # the last line may be cut off mid-word
+    lines = lines[:_SNIFF_LINES]
+    if len(lines) < 2:
+        return False
+    headers = {m.group(1).lower() for line in lines if (m := _HEADER_NAME.match(line))}
+    if len(headers & _EMAIL_HEADERS) >= 2:
+        return False
+    matches = [m for line in lines if (m := _TEXT_TURN.match(line)) and _speaker_ok(m.group("speaker"))]
+    speakers = {m.group("speaker") for m in matches}
+    # Two speakers at least: a document with a few "Note: ..." lines is not a conversation.
+    return len(matches) >= _SNIFF_SHARE * len(lines) and len(speakers) >= 2
+
+
+@register("text-transcript", suffixes=(".txt", ".transcript"), sniff=_sniff_text_transcript)
+def read_text_transcript(source: Source) -> Iterator[Item]:
+    """`Speaker: text` lines, each optionally led by a timestamp; unprefixed lines continue the turn."""
+    text = source.read_text()
+    turns: list[Turn] = []
+    preamble = 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        match = _TEXT_TURN.match(line)
+        if match and _speaker_ok(match.group("speaker")):
+            stamp = match.group("stamp")
+            start = _stamp_seconds(stamp) if stamp else None
+            turns.append(Turn(match.group("speaker"), match.group("text"), start))
+        elif turns:
+            last = turns[-1]
+            turns[-1] = replace(last, text=f"{last.text} {line.strip()}")
+        else:
+            preamble += 1
+    if not turns:
+        raise UnreadableInput("parse", "no `Speaker: text` lines")
+    warnings = [f"ignored {preamble} line(s) before the first speaker turn"] if preamble else []
+    meeting_id = source.path.stem
+    medium = source.options.media.get("meeting", "face-to-face")
+    yield from meeting_items(source, _merge_text_turns(turns), Meeting(meeting_id, medium, warnings=warnings))
+
+
+def _merge_text_turns(turns: list[Turn]) -> list[Turn]:
+    merged: list[Turn] = []
+    for turn in turns:
+        if merged and merged[-1].speaker == turn.speaker:
+            last = merged[-1]
+            merged[-1] = replace(last, text=f"{last.text} {turn.text}")
+        else:
+            merged.append(turn)
+    return merged
+
+
+def read_path(path: Path, options: IngestOptions | None = None) -> list[Item]:
+    """Read one meeting file directly (tests, notebooks); the driver normally picks the reader."""
+    source = Source(path, path.name, options or IngestOptions())
+    suffix = path.suffix.lower()
+    names = {"qmsum-json", "icsi-mrda", "icsi-mrda-trans", "webvtt", "srt", "text-transcript"}
+    for fmt in FORMATS:
+        if fmt.name in names and suffix in fmt.suffixes and (fmt.sniff is None or fmt.sniff(source)):
+            return list(fmt.read(source))
+    raise UnreadableInput("unsupported", f"no meeting reader claims {path.name}")

@@ -1,0 +1,67 @@
+"""The model card: what data, config and commit produced a model, and how well it does on dev."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def write_model_card(out: Path, record: dict[str, Any]) -> Path:
+    cfg = record["config"]
+    lines = [
+        f"# {cfg['model']['name']} (version {cfg['model']['version']})",
+        "",
+        "A SECI knowledge-conversion mode classifier with a token-level metaphor head, sharing one encoder "
+        "(one forward pass gives both). Labels follow `SECI_LABELING_GUIDE.md`.",
+        "",
+        "## How it was made",
+        f"- base encoder: `{cfg['model']['base']}`; windows of {cfg['model']['max_length']} tokens, "
+        f"stride {cfg['model']['stride']}",
+        f"- commit: `{record['commit']}`, torch {record['torch']}, {record['seconds']} s of training, "
+        f"best epoch {record['best_epoch']} of {record['epochs_run']}",
+        f"- temperature (fitted on dev): {cfg['model']['temperature']:.3f}; "
+        f"token metaphor threshold (chosen on the metaphor dev file): {cfg['model']['metaphor_threshold']:.3f}",
+        "- weights: `model.safetensors` (fp16, transformer layers and heads; embeddings come from the base)",
+        "",
+        "## Data (sha256)",
+        *[f"- `{path}`: `{digest[:16]}…`" for path, digest in record["data"].items()],
+        "",
+        "## Config",
+        "```json",
+        json.dumps(cfg, indent=2),
+        "```",
+        "",
+        "## Metrics on dev",
+    ]
+    dev = record.get("dev")
+    if dev:
+        lines += [
+            f"- SECI modes, {dev['n']} items: accuracy {_fmt(dev['accuracy'])}, macro-F1 {_fmt(dev['macro_f1'])}, "
+            f"ECE {_fmt(dev['ece'])}",
+            "",
+            "| mode | precision | recall | F1 | support |",
+            "| --- | --- | --- | --- | --- |",
+            *[
+                f"| {m} | {_fmt(v['precision'])} | {_fmt(v['recall'])} | {_fmt(v['f1'])} | {v['support']} |"
+                for m, v in dev["per_class"].items()
+            ],
+        ]
+    met = record.get("metaphor_dev")
+    if met:
+        lines += [
+            "",
+            f"- token-level metaphor (metaphor dev file): precision {_fmt(met['precision'])}, "
+            f"recall {_fmt(met['recall'])}, F1 {_fmt(met['f1'])} at threshold {_fmt(met['threshold'])}",
+        ]
+    lines += ["", "Training history:", "", "```json", json.dumps(record["history"], indent=1), "```", ""]
+    evaluation = out / "evaluation.json"
+    if evaluation.exists():
+        lines += ["## Evaluation reports", "", "See `evaluation.json` (written by `seci evaluate`).", ""]
+    path = out / "README.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

@@ -1,0 +1,86 @@
+"""Training configuration: one YAML file in `configs/` says everything a run depends on."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.classify.model import ModelConfig
+
+
+@dataclass
+class DataConfig:
+    train: list[str] = field(default_factory=lambda: ["data/seci/train.jsonl"])
+    dev: list[str] = field(default_factory=lambda: ["data/seci/dev.jsonl"])
+
+
+@dataclass
+class MetaphorConfig:
+    train: str | None = None  # word-level metaphor file (VUA-18 train); None trains the mode head only
+    dev: str | None = None  # for the threshold and early stopping (VUA-18 val)
+    weight: float = 1.0  # the token loss's weight against the mode loss
+    pos_weight: float = 3.0  # metaphor words are ~12% of VUA tokens
+    batch_size: int = 32
+    max_train_sentences: int | None = None
+
+
+@dataclass
+class OptimConfig:
+    seed: int = 13
+    epochs: int = 4
+    lr: float = 5e-5
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    batch_size: int = 16
+    max_windows_per_item: int = 3  # a long document contributes at most this many windows per epoch
+    patience: int = 2  # epochs without a better dev score before stopping
+    class_weights: str = "balanced"  # or "none"
+    bf16: bool = True
+    max_steps: int | None = None  # caps steps per epoch (tests, smoke runs)
+    threads: int | None = None
+    init_from: str | None = None  # a model directory to start from (staged training)
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    metaphor: MetaphorConfig = field(default_factory=MetaphorConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> TrainConfig:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return cls.from_dict(doc)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> TrainConfig:
+        def build(kind: type, section: dict[str, Any] | None, name: str) -> Any:
+            section = dict(section or {})
+            known = {f.name for f in fields(kind)}
+            unknown = set(section) - known
+            if unknown:
+                raise ValueError(f"unknown {name} settings: {sorted(unknown)}")
+            for key in ("train", "dev"):
+                if kind is DataConfig and isinstance(section.get(key), str):
+                    section[key] = [section[key]]
+            if kind is ModelConfig and "modes" in section:
+                section["modes"] = tuple(section["modes"])
+            return kind(**section)
+
+        unknown = set(doc) - {"model", "data", "metaphor", "optim"}
+        if unknown:
+            raise ValueError(f"unknown config sections: {sorted(unknown)}")
+        return cls(
+            model=build(ModelConfig, doc.get("model"), "model"),
+            data=build(DataConfig, doc.get("data"), "data"),
+            metaphor=build(MetaphorConfig, doc.get("metaphor"), "metaphor"),
+            optim=build(OptimConfig, doc.get("optim"), "optim"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,288 @@
+"""Fine-tune the seci model: the mode head on labelled SECI items, the metaphor head on VUA, jointly.
+
+Read top to bottom: seed, data, model, optimiser, the loop (one SECI batch plus one VUA batch per
+step), early stopping on dev, calibration on dev, save. Everything a run depends on is in its
+`TrainConfig`; the model card records it with the data files' hashes and the git commit.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import random
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.classify.engine import Engine, pick_dtype
+from pipeline.classify.model import SeciModel, load_tokenizer
+from pipeline.classify.windows import cut
+from pipeline.train.config import TrainConfig
+from pipeline.train.data import Labelled, file_digest, load_labelled
+from pipeline.train.metrics import apply_temperature, classification_report, fit_temperature
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    epochs_run: int
+    best_epoch: int
+    dev: dict | None
+    metaphor_dev: dict | None
+    seconds: float
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def seci_windows(data: Labelled, tokenizer, config: TrainConfig) -> list[tuple[list[int], int]]:
+    """(token ids, label) per training window; a long item gives up to max_windows_per_item."""
+    m = config.model
+    enc = tokenizer(data.texts, add_special_tokens=False, truncation=False)["input_ids"]
+    out = []
+    for ids, label in zip(enc, data.labels, strict=True):
+        windows = cut(0, ids, m.max_length, m.stride, tokenizer.cls_token_id, tokenizer.sep_token_id)
+        out.extend((w.ids, label) for w in windows[: config.optim.max_windows_per_item])
+    return out
+
+
+def vua_examples(sentences, tokenizer, max_length: int) -> list[tuple[list[int], list[int]]]:
+    """(token ids, token labels) with each word's label on its first sub-word and -100 elsewhere."""
+    enc = tokenizer([s.words for s in sentences], is_split_into_words=True, truncation=True, max_length=max_length)
+    out = []
+    for i, s in enumerate(sentences):
+        labels, previous = [], None
+        for w in enc.word_ids(i):
+            labels.append(-100 if w is None or w == previous else int(s.labels[w]))
+            previous = w
+        out.append((enc["input_ids"][i], labels))
+    return out
+
+
+def pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+def batches(examples: list, size: int, rng: random.Random) -> Iterator[list]:
+    """Shuffled batches, drawn from length-sorted pools so each batch pads little."""
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    pool = 50 * size
+    chunks = []
+    for k in range(0, len(order), pool):
+        part = sorted(order[k : k + pool], key=lambda i: len(examples[i][0]))
+        chunks.extend(part[j : j + size] for j in range(0, len(part), size))
+    rng.shuffle(chunks)
+    for chunk in chunks:
+        yield [examples[i] for i in chunk]
+
+
+def class_weights(labels: list[int], n: int, scheme: str) -> torch.Tensor | None:
+    if scheme == "none":
+        return None
+    counts = np.bincount(labels, minlength=n).astype(np.float64)
+    # "balanced" as in scikit-learn, square-rooted: full inverse frequency over-predicts rare modes.
+    weights = np.sqrt(len(labels) / (n * np.maximum(counts, 1)))
+    return torch.tensor(weights / weights.mean(), dtype=torch.float32)
+
+
+def evaluate_seci(engine: Engine, data: Labelled) -> tuple[dict, np.ndarray]:
+    probs = np.stack([p.probabilities for p in engine.predict(data.texts)])
+    return classification_report(data.labels, probs, engine.config.modes), probs
+
+
+def evaluate_metaphor(engine: Engine, sentences, threshold: float | None = None) -> dict:
+    from pipeline.train.vua import best_threshold, token_metrics
+
+    gold = [s.labels for s in sentences]
+    prob = [p.tolist() for p in engine.predict_words([s.words for s in sentences])]
+    chosen = best_threshold(gold, prob) if threshold is None else threshold
+    return {"threshold": chosen, **token_metrics(gold, prob, chosen)}
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> TrainResult:
+    started = time.perf_counter()
+    opt, mcfg = config.optim, config.model
+    seed_everything(opt.seed)
+    if opt.threads:
+        torch.set_num_threads(opt.threads)
+    rng = random.Random(opt.seed)
+    report = progress or (lambda stage, done, total: None)
+
+    # -- data -------------------------------------------------------------------------------
+    tokenizer = load_tokenizer(mcfg)
+    train_data = load_labelled(config.data.train, mcfg.modes) if config.data.train else None
+    dev_data = load_labelled(config.data.dev, mcfg.modes) if config.data.dev else None
+    seci_train = seci_windows(train_data, tokenizer, config) if train_data else []
+    use_metaphor = config.metaphor.train is not None and config.metaphor.weight > 0
+    vua_train = vua_dev = None
+    if use_metaphor:
+        from pipeline.train.vua import load_metaphor_file
+
+        sentences = load_metaphor_file(config.metaphor.train)
+        if config.metaphor.max_train_sentences:
+            sentences = sentences[: config.metaphor.max_train_sentences]
+        vua_train = vua_examples(sentences, tokenizer, mcfg.max_length)
+        vua_dev = load_metaphor_file(config.metaphor.dev) if config.metaphor.dev else None
+    if not seci_train and not vua_train:
+        raise ValueError("nothing to train on: give data.train, metaphor.train or both")
+    log.info("training windows: %d SECI, %d VUA", len(seci_train), len(vua_train or []))
+
+    # -- model and optimiser ------------------------------------------------------------------
+    model = SeciModel(mcfg)
+    if opt.init_from:
+        # Staged training: start from an earlier run's weights (e.g. a metaphor-only stage).
+        from safetensors.torch import load_file
+
+        state = load_file(str(Path(opt.init_from) / "model.safetensors"))
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
+    head_params = [*model.mode_head.parameters(), *model.metaphor_head.parameters()]
+    optimizer = torch.optim.AdamW(
+        [{"params": encoder_params, "lr": opt.lr}, {"params": head_params, "lr": opt.head_lr}],
+        weight_decay=opt.weight_decay,
+    )
+    # The SECI items drive the epochs; VUA batches ride along. Without SECI data, VUA drives them.
+    primary = seci_train if seci_train else vua_train
+    primary_size = opt.batch_size if seci_train else config.metaphor.batch_size
+    steps_per_epoch = math.ceil(len(primary) / primary_size)
+    if opt.max_steps:
+        steps_per_epoch = min(steps_per_epoch, opt.max_steps)
+    total_steps = steps_per_epoch * opt.epochs
+    warmup = max(1, int(opt.warmup * total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total_steps - s) / max(1, total_steps - warmup))
+    )
+    weights = class_weights(train_data.labels, len(mcfg.modes), opt.class_weights) if train_data else None
+    mode_loss = nn.CrossEntropyLoss(weight=weights)
+    token_loss = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(config.metaphor.pos_weight))
+    dtype = pick_dtype(torch.device("cpu")) if opt.bf16 else torch.float32
+    engine = Engine(model, tokenizer, torch.device("cpu"), dtype)
+    vua_stream = (
+        itertools.chain.from_iterable(batches(vua_train, config.metaphor.batch_size, rng) for _ in itertools.count())
+        if vua_train
+        else None
+    )
+    seci_stream = (
+        itertools.chain.from_iterable(batches(seci_train, opt.batch_size, rng) for _ in itertools.count())
+        if seci_train
+        else None
+    )
+
+    # -- the loop -----------------------------------------------------------------------------
+    best_score, best_epoch, best_state, stale, epochs_run = -1.0, 0, None, 0, 0
+    history = []
+    for epoch in range(1, opt.epochs + 1):
+        model.train()
+        epochs_run = epoch
+        seen_loss = []
+        for step in range(steps_per_epoch):
+            loss = torch.zeros(())
+            with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+                if seci_stream is not None:
+                    batch = next(seci_stream)
+                    ids = pad([b[0] for b in batch], tokenizer.pad_token_id)
+                    y = torch.tensor([b[1] for b in batch])
+                    mode_logits, _ = model(ids, (ids != tokenizer.pad_token_id).long())
+                    loss = loss + mode_loss(mode_logits.float(), y)
+                if vua_stream is not None:
+                    vb = next(vua_stream)
+                    vids = pad([b[0] for b in vb], tokenizer.pad_token_id)
+                    vy = pad([b[1] for b in vb], -100)
+                    _, token_logits = model(vids, (vids != tokenizer.pad_token_id).long())
+                    keep = vy != -100
+                    loss = loss + config.metaphor.weight * token_loss(token_logits.float()[keep], vy[keep].float())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            seen_loss.append(loss.item())
+            report(f"epoch {epoch}", step + 1, steps_per_epoch)
+
+        model.eval()
+        dev_f1 = evaluate_seci(engine, dev_data)[0]["macro_f1"] if dev_data else None
+        metaphor_f1 = evaluate_metaphor(engine, vua_dev)["f1"] if vua_dev else None
+        # Early stopping watches the mode task, our primary output; the metaphor F1 breaks ties
+        # (and decides alone in a metaphor-only stage).
+        score = (dev_f1 or 0.0) + (1e-3 if dev_f1 is not None else 1.0) * (metaphor_f1 or 0.0)
+        history.append(
+            {"epoch": epoch, "loss": float(np.mean(seen_loss)), "dev_macro_f1": dev_f1, "metaphor_f1": metaphor_f1}
+        )
+        log.info("epoch %d: %s", epoch, history[-1])
+        if score > best_score:
+            best_score, best_epoch, stale = score, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.trained_state().items()}
+        else:
+            stale += 1
+            if stale >= opt.patience:
+                break
+
+    # -- calibrate on dev, save -------------------------------------------------------------
+    model.load_state_dict({k: v.float() for k, v in best_state.items()}, strict=False)
+    model.eval()
+    dev_report = None
+    if dev_data:
+        mcfg.temperature = 1.0
+        _, raw = evaluate_seci(engine, dev_data)
+        mcfg.temperature = fit_temperature(dev_data.labels, raw)
+        dev_report = classification_report(dev_data.labels, apply_temperature(raw, mcfg.temperature), mcfg.modes)
+    metaphor_report = evaluate_metaphor(engine, vua_dev) if vua_dev else None
+    if metaphor_report:
+        mcfg.metaphor_threshold = metaphor_report["threshold"]
+    model.save(out)
+    result = TrainResult(out, epochs_run, best_epoch, dev_report, metaphor_report, time.perf_counter() - started)
+    write_training_record(out, config, result, history)
+    return result
+
+
+def write_training_record(out: Path, config: TrainConfig, result: TrainResult, history: list[dict]) -> None:
+    """`training.json` (what evaluation and the model card read) and the model card itself."""
+    files = [*config.data.train, *config.data.dev]
+    if config.metaphor.train:
+        files.append(config.metaphor.train)
+    if config.metaphor.dev:
+        files.append(config.metaphor.dev)
+    record = {
+        "config": config.to_dict(),
+        "data": {str(f): file_digest(f) for f in files},
+        "commit": git_commit(),
+        "torch": torch.__version__,
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "history": history,
+        "seconds": round(result.seconds, 1),
+        "dev": result.dev,
+        "metaphor_dev": result.metaphor_dev,
+    }
+    (out / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    from pipeline.train.card import write_model_card
+
+    write_model_card(out, record)
+
+
+__all__ = ["TrainResult", "asdict", "train"]
