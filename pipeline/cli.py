@@ -101,5 +101,90 @@ def _print_summary(summary: object, out: Path | None, errors_path: Path) -> None
         err.print(f"errors: {errors_path}")
 
 
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option("--config", help="Training config (YAML), e.g. configs/fast.yaml.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Model directory to write.")] = None,
+) -> None:
+    """Fine-tune the mode and metaphor heads; writes weights, config, calibration and a model card."""
+    from pipeline.train.config import TrainConfig
+    from pipeline.train.train import train as run_training
+
+    cfg = TrainConfig.from_yaml(config)
+    target = out or Path("models") / cfg.model.name
+    with _progress() as progress:
+        task = progress.add_task("train", total=None, current="")
+
+        def report(stage: str, done: int, total: int) -> None:
+            progress.update(task, description=stage, completed=done, total=total, current="")
+
+        result = run_training(cfg, target, report)
+    if result.dev:
+        err.print(f"dev macro-F1 {result.dev['macro_f1']:.3f}, accuracy {result.dev['accuracy']:.3f}")
+    if result.metaphor_dev:
+        err.print(
+            f"metaphor dev F1 {result.metaphor_dev['f1']:.3f} at threshold {result.metaphor_dev['threshold']:.3f}"
+        )
+    err.print(f"model: {target}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", help="Model directory.")],
+    data: Annotated[Path, typer.Option("--data", help="Labelled data: SECI JSONL/CSV/Parquet, or a metaphor CSV.")],
+    task: Annotated[str, typer.Option("--task", help="seci or metaphor.")] = "seci",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Score a model on labelled data, with baselines computed in the same run."""
+    from pipeline.train.evaluate import evaluate as run_evaluation
+
+    report = run_evaluation(model, data, task, device)
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    _print_evaluation(report)
+
+
+def _print_evaluation(report: dict) -> None:
+    if report["task"] == "seci":
+        table = Table(title=f"{report['model']} on {report['data']}")
+        for column in ("system", "accuracy", "macro-F1", "ECE", *report["model_metrics"]["per_class"]):
+            table.add_column(column)
+        systems = [("model", report["model_metrics"])]
+        systems += [(name, m) for name, m in report["baselines"].items() if isinstance(m, dict)]
+        for name, m in systems:
+            per_class = [f"{v['f1']:.3f}" for v in m["per_class"].values()]
+            table.add_row(name, f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}", f"{m['ece']:.3f}", *per_class)
+        Console().print(table)
+        return
+    table = Table(title=f"{report['model']}: metaphor ({report['level']}) on {report['data']}", show_header=False)
+    for key in ("precision", "recall", "f1", "threshold", "sentences", "items", "positives", "support"):
+        if key in report:
+            value = report[key]
+            table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+
+
+@app.command()
+def suggest(
+    model: Annotated[Path, typer.Option("--model", help="Model directory.")],
+    pool: Annotated[list[Path], typer.Option("--pool", help="Inputs to choose from (files or folders).")],
+    n: Annotated[int, typer.Option("-n", help="How many items to suggest.")] = 100,
+    out: Annotated[Path | None, typer.Option("--out", help="JSONL file (default: stdout).")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """The N items the model is least sure about, as JSONL ready to label."""
+    from pipeline.train.suggest import suggest as run_suggest
+
+    rows = run_suggest(model, pool, n, device)
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if out:
+        out.write_text(lines, encoding="utf-8")
+        err.print(f"{len(rows)} items: {out}")
+    else:
+        sys.stdout.write(lines)
+
+
 if __name__ == "__main__":
     app()

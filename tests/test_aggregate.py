@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.aggregate import aggregate, ba_of, load_results, load_team_rules
+from pipeline.aggregate import aggregate, ba_of, load_results
 from pipeline.aggregate.results import ResultsNotFound
 from pipeline.aggregate.spiral import (
     amplification,
@@ -25,8 +25,8 @@ from pipeline.aggregate.spiral import (
     stall_mode,
     transition_matrix,
 )
-from pipeline.aggregate.teams import TeamsFileError
 from pipeline.aggregate.timeline import natural_key, resolve_freq
+from pipeline.ingest.teams import TeamRules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 S, E, C, I = range(4)  # noqa: E741  (the paper's letters)
@@ -327,22 +327,28 @@ def test_media_override_changes_ba():
 
 def test_yaml_teams_file_overrides_teams(tmp_path):
     rules = tmp_path / "teams.yaml"
-    rules.write_text("teams:\n  Design:\n    - 'ES2002*'\n  Mail:\n    - alice@ENRON.com\n    - 'mail/legal/*'\n")
-    agg = aggregate(load_results(FIXTURES / "ami"), team_rules=load_team_rules(rules))
+    rules.write_text(
+        "teams:\n"
+        "  Design:\n    threads: [ES2002a, ES2002b, ES2002c, ES2002d]\n"
+        "  Mail:\n    paths: ['mail/Legal/*', 'mail/Trading/*']\n"
+    )
+    agg = aggregate(load_results(FIXTURES / "ami"), team_rules=TeamRules.load(rules))
     assert sorted(t.team for t in agg.teams) == ["Design", "TS3000"]
-    mail = aggregate(load_results(FIXTURES / "email"), team_rules=load_team_rules(rules))
-    # every Trading row has alice as author or participant; Legal's paths match mail/legal/*
+    assert _team(agg, "Design").turns_completed == 2
+    mail = aggregate(load_results(FIXTURES / "email"), team_rules=TeamRules.load(rules))
     assert {t.team: t.items for t in mail.teams} == {"Mail": 8}
 
 
-def test_csv_teams_file_and_bad_files(tmp_path):
+def test_csv_teams_file_splits_a_team(tmp_path):
     rules = tmp_path / "teams.csv"
-    rules.write_text("match,team\nTS3000a,First half\nmeetings/TS3000b.json,Second half\n")
-    agg = aggregate(load_results(FIXTURES / "ami"), team_rules=load_team_rules(rules))
+    rules.write_text("kind,key,team\nthread,TS3000a,First half\npath,meetings/TS3000b.json,Second half\n")
+    agg = aggregate(load_results(FIXTURES / "ami"), team_rules=TeamRules.load(rules))
     assert sorted(t.team for t in agg.teams) == ["ES2002", "First half", "Second half"]
-    for name, text in [("bad.yaml", "teams: [1, 2"), ("empty.csv", ""), ("one.csv", "only-one-column\n")]:
-        (tmp_path / name).write_text(text)
-        with pytest.raises(TeamsFileError):
-            load_team_rules(tmp_path / name)
-    with pytest.raises(TeamsFileError):
-        load_team_rules(tmp_path / "absent.yaml")
+
+
+def test_teams_file_matches_people(tmp_path):
+    rules = tmp_path / "teams.csv"
+    rules.write_text("kind,key,team\nperson,ALICE@enron.com,Alice's desk\n")
+    agg = aggregate(load_results(FIXTURES / "email"), team_rules=TeamRules.load(rules))
+    # every Trading row has alice as author or participant; Legal's do not
+    assert {t.team: t.items for t in agg.teams} == {"Alice's desk": 5, "Legal": 3}

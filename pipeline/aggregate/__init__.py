@@ -2,7 +2,6 @@
 
 from pipeline.aggregate.ba import BA_TYPES, ba_of
 from pipeline.aggregate.results import MODES, load_results
-from pipeline.aggregate.teams import TeamRules, load_team_rules
 from pipeline.aggregate.timeline import Aggregation, TeamMetrics, TeamTurn, aggregate
 
 __all__ = [
@@ -10,10 +9,8 @@ __all__ = [
     "MODES",
     "Aggregation",
     "TeamMetrics",
-    "TeamRules",
     "TeamTurn",
     "aggregate",
     "ba_of",
     "load_results",
-    "load_team_rules",
 ]

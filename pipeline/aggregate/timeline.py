@@ -37,7 +37,8 @@ import pandas as pd
 from pipeline.aggregate import spiral
 from pipeline.aggregate.ba import BA_TYPES, ba_of
 from pipeline.aggregate.results import MODES, PROB_COLUMNS
-from pipeline.aggregate.teams import TeamRules
+from pipeline.ingest.teams import TeamRules
+from pipeline.items import MEDIA, SOURCES, Item
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +90,22 @@ def apply_media_and_ba(frame: pd.DataFrame, media: Mapping[str, str] | None = No
 
 
 def apply_team_rules(frame: pd.DataFrame, rules: TeamRules) -> pd.DataFrame:
-    """Reassign rows a rule matches; other rows keep their team."""
+    """Reassign the rows a teams-file rule matches (`TeamRules.match`); other rows keep their team."""
     frame = frame.copy()
     teams = []
     for row in frame.itertuples(index=False):
-        team = rules.team_for(
-            path=row.path,
-            thread=row.thread,
-            meeting=row.meta.get("meeting"),
+        # the rules match on an Item: path, thread and people are all they read
+        item = Item(
+            id=row.id,
+            text="",
+            source=row.source if row.source in SOURCES else "other",
+            path=row.path or "",
+            thread=row.thread or row.meta.get("meeting"),
             authors=row.authors,
             participants=row.participants,
+            medium=row.medium if row.medium in MEDIA else "virtual",
         )
-        teams.append(team or row.team)
+        teams.append(rules.match(item) or row.team)
     frame["team"] = teams
     return frame
 
@@ -131,11 +136,18 @@ def order_items(frame: pd.DataFrame, freq: str = "auto") -> tuple[pd.DataFrame, 
     teams: list[pd.DataFrame] = []
     for _, team in frame.groupby("team", sort=False):
         first_stamp = team.groupby("thread_key")["stamp"].min()
+        nanos = first_stamp.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        undated = first_stamp.isna().to_numpy()
         thread_order = sorted(
-            first_stamp.index,
-            key=lambda t: (pd.isna(first_stamp[t]), first_stamp[t] if pd.notna(first_stamp[t]) else 0, natural_key(t)),
+            zip(
+                undated,
+                np.where(undated, 0, nanos),
+                map(natural_key, first_stamp.index),
+                first_stamp.index,
+                strict=True,
+            )
         )
-        rank = {thread: i for i, thread in enumerate(thread_order)}
+        rank = {entry[-1]: i for i, entry in enumerate(thread_order)}
         team = team.assign(thread_rank=team["thread_key"].map(rank))
         if team["axis"].iat[0] == "time":
             team = team.sort_values(["stamp", "thread_rank", "position", "id"], kind="stable")
@@ -163,50 +175,60 @@ def _dominant(soft: np.ndarray) -> str:
     return MODES[int(np.argmax(soft))]
 
 
+TIMELINE_COLUMNS = (
+    "team",
+    "axis",
+    "period_index",
+    "period",
+    "period_start",
+    "items",
+    "participants",
+    "threads",
+    *(f"soft_{m}" for m in MODES),
+    *(f"share_{m}" for m in MODES),
+    "dominant",
+    "metaphor_rate",
+    *(f"ba_{b}" for b in BA_TYPES),
+)
+
+
 def timeline_table(ordered: pd.DataFrame) -> pd.DataFrame:
     """One row per team and period, with the columns described in the module docstring."""
-    rows = []
-    for (team, period_index), group in ordered.groupby(["team", "period_index"], sort=False):
-        soft = group[list(PROB_COLUMNS)].to_numpy().sum(axis=0)
-        people: set[str] = set()
-        for authors, participants in zip(group["authors"], group["participants"], strict=True):
-            people |= people_of(authors, participants)
-        n = len(group)
-        row = {
-            "team": team,
-            "axis": group["axis"].iat[0],
-            "period_index": int(period_index),
-            "period": group["period"].iat[0],
-            "period_start": group["period_start"].iat[0],
-            "items": n,
-            "participants": len(people),
-            "threads": group["thread_key"].nunique(),
-        }
-        row.update({f"soft_{mode}": float(soft[i]) for i, mode in enumerate(MODES)})
-        row.update({f"share_{mode}": float(soft[i] / n) for i, mode in enumerate(MODES)})
-        row["dominant"] = _dominant(soft)
-        row["metaphor_rate"] = float(group["metaphor"].mean())
-        counts = group["ba"].value_counts()
-        row.update({f"ba_{ba}": int(counts.get(ba, 0)) for ba in BA_TYPES})
-        rows.append(row)
-    columns = [
-        "team",
-        "axis",
-        "period_index",
-        "period",
-        "period_start",
-        "items",
-        "participants",
-        "threads",
-        *(f"soft_{m}" for m in MODES),
-        *(f"share_{m}" for m in MODES),
-        "dominant",
-        "metaphor_rate",
-        *(f"ba_{b}" for b in BA_TYPES),
-    ]
-    table = pd.DataFrame(rows, columns=columns)
+    keys = ["team", "period_index"]
+    groups = ordered.groupby(keys, sort=False)
+    # "axis" is also a keyword of `agg`, hence the rename afterwards
+    table = groups.agg(
+        time_axis=("axis", "first"),
+        period=("period", "first"),
+        period_start=("period_start", "first"),
+        items=("id", "size"),
+        threads=("thread_key", "nunique"),
+        metaphor_rate=("metaphor", "mean"),
+    )
+    people = pd.DataFrame(
+        [
+            (team, period, person)
+            for team, period, authors, participants in zip(
+                ordered["team"], ordered["period_index"], ordered["authors"], ordered["participants"], strict=True
+            )
+            for person in people_of(authors, participants)
+        ],
+        columns=[*keys, "person"],
+    )
+    table["participants"] = people.groupby(keys)["person"].nunique().reindex(table.index, fill_value=0)
+    soft = groups[list(PROB_COLUMNS)].sum()
+    for i, mode in enumerate(MODES):
+        table[f"soft_{mode}"] = soft[PROB_COLUMNS[i]]
+        table[f"share_{mode}"] = soft[PROB_COLUMNS[i]] / table["items"]
+    # argmax returns the first maximum, which is the tie rule documented above
+    table["dominant"] = [MODES[i] for i in soft.to_numpy().argmax(axis=1)] if len(soft) else []
+    ba = ordered.groupby([*keys, "ba"], sort=False).size().unstack(fill_value=0).reindex(table.index, fill_value=0)
+    for name in BA_TYPES:
+        table[f"ba_{name}"] = ba.get(name, 0)
+    table = table.rename(columns={"time_axis": "axis"}).reset_index()
     table["period_start"] = pd.to_datetime(table["period_start"], utc=True)
-    return table
+    table["metaphor_rate"] = table["metaphor_rate"].astype(float)
+    return table.reindex(columns=list(TIMELINE_COLUMNS))
 
 
 @dataclass

@@ -1,24 +1,49 @@
 """The inference engine every command uses: texts in, mode probabilities and word metaphor scores out.
 
-Why it is fast: one tokenizer call per chunk (Rust, no per-item Python in the hot loop), windows
-sorted by length and packed under a token budget (little padding, big batches of short texts),
-`torch.inference_mode`, SDPA attention, bf16 where the device supports it.
+Why it is fast:
+- one Rust tokenizer call per chunk of texts, straight into flat numpy arrays; windows, padding and the
+  scatter of window outputs back to texts are vectorized, so there is no per-token Python anywhere and
+  per-text Python only where a `Prediction` object is built;
+- windows are sorted by length inside the chunk (a bounded window of the input) and packed under a token
+  budget, so padding is small and short texts make big batches;
+- `predict_stream` tokenizes and packs the next chunk in a producer thread while the model runs the current
+  one (the tokenizer and torch both release the GIL while they work);
+- `torch.inference_mode`, SDPA attention, bf16 on CUDA and on CPUs with native bf16, an optional int8 path
+  on CPU; on CUDA, pinned host buffers, non-blocking copies, one device-to-host copy per chunk and a token
+  budget sized from free GPU memory.
+
+Results do not depend on how texts are batched or ordered (within the dtype's tolerance): each window is
+computed on its own (padding is masked), and a text's windows are combined in a fixed order.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from pipeline.classify.model import SeciModel, load_tokenizer
-from pipeline.classify.windows import Window, Words, cut, words_of
+from pipeline.classify.windows import Window, Words, cut
 
 log = logging.getLogger(__name__)
+
+C = TypeVar("C")
+
+DEFAULT_CPU_TOKENS = 16384
+MAX_GPU_TOKENS = 1 << 19
+# Fraction of free GPU memory the activations of one batch may take; the rest absorbs allocator slack,
+# the next batch's inputs and whatever else shares the device.
+GPU_MEMORY_SHARE = 0.25
+PRECISIONS = ("float32", "bfloat16", "float16", "int8")
 
 
 @dataclass
@@ -63,119 +88,376 @@ def _cpu_flags() -> str:
     return ""
 
 
+def gpu_token_budget(model: SeciModel, device: torch.device, dtype: torch.dtype) -> int:
+    """Tokens per batch whose activations fit in a share of the device's free memory.
+
+    Inference keeps one layer's activations alive at a time: per token, the hidden state and its
+    residual copies, q/k/v, the feed-forward's intermediate vector and the metaphor head's 4 x hidden
+    features, plus (when SDPA falls back to its math kernel for a padding mask) one row of attention
+    scores per head. A factor of 4 covers temporaries the estimate misses.
+    """
+    cfg = model.encoder.config
+    free, _ = torch.cuda.mem_get_info(device)
+    elem = torch.finfo(dtype).bits // 8
+    per_token = 4 * elem * (12 * cfg.hidden_size + 2 * cfg.intermediate_size + cfg.num_attention_heads * 512)
+    budget = int(free * GPU_MEMORY_SHARE) // per_token
+    return max(4096, min(MAX_GPU_TOKENS, budget))
+
+
+@dataclass
+class _Batch:
+    """One padded batch of windows, with where its outputs go."""
+
+    ids: torch.Tensor  # (rows, width) on the host, pinned on CUDA
+    mask: torch.Tensor
+    windows: np.ndarray  # indices into the chunk's windows, one per row
+    src: torch.Tensor  # flat (row * width + column) positions of owned tokens in the batch output
+    dst: np.ndarray  # where those go in the chunk's flat token array
+
+
+@dataclass
+class _Encoded:
+    """A chunk of texts tokenized, windowed and packed into batches, ready for the model."""
+
+    n_texts: int
+    offsets: np.ndarray  # (n_texts + 1,): text i's tokens are [offsets[i], offsets[i + 1]) of the flat array
+    win_item: np.ndarray  # per window: its text
+    win_weight: np.ndarray  # per window: tokens it owns (its weight in the text's mode probabilities)
+    batches: list[_Batch]
+    words: list[Words] | None  # per text, when character spans were asked for
+    first_tokens: np.ndarray | None  # for pre-split words: flat index of each word's first token, -1 if none
+    word_counts: np.ndarray | None
+
+
 class Engine:
-    """Batched inference over a `SeciModel`; `predict` is the one entry point."""
+    """Batched inference over a `SeciModel`; `predict`, `predict_stream` and `predict_words` are the entry points."""
 
     def __init__(
         self,
         model: SeciModel,
-        tokenizer,
+        tokenizer: Any,
         device: torch.device,
-        dtype: torch.dtype = torch.float32,
-        max_tokens: int = 16384,
+        dtype: torch.dtype | str = torch.float32,
+        max_tokens: int | None = None,
     ) -> None:
-        self.model = model.to(device).eval()
-        self.tokenizer = tokenizer
         self.device = device
-        self.dtype = dtype
-        self.max_tokens = max_tokens
         self.config = model.config
+        self.tokenizer = tokenizer
+        self.precision = dtype if isinstance(dtype, str) else str(dtype).removeprefix("torch.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown dtype {dtype!r}; expected auto or one of {PRECISIONS}")
+        model = model.to(device).eval()
+        if self.precision == "int8":
+            if device.type != "cpu":
+                raise ValueError("the int8 path is for CPU; use bfloat16 or float16 on CUDA")
+            # Dynamic quantization: Linear weights stored as int8, activations quantized per batch.
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            self.dtype = torch.float32
+        else:
+            self.dtype = getattr(torch, self.precision)
+        # On CUDA the weights themselves are cast (no per-call casts); on CPU autocast keeps LayerNorm and
+        # softmax in fp32, which costs little there and keeps labels closer to fp32.
+        self._autocast = device.type == "cpu" and self.dtype != torch.float32
+        if device.type == "cuda" and self.dtype != torch.float32:
+            model = model.to(self.dtype)
+        self.model = model
+        if max_tokens is None:
+            max_tokens = gpu_token_budget(model, device, self.dtype) if device.type == "cuda" else DEFAULT_CPU_TOKENS
+        if max_tokens < self.config.max_length:
+            raise ValueError(f"max_tokens {max_tokens} is below one window ({self.config.max_length} tokens)")
+        self.max_tokens = max_tokens
+        self._backend = _plain_backend(tokenizer)
+        self._cls = tokenizer.cls_token_id
+        self._sep = tokenizer.sep_token_id
+        self._pad = tokenizer.pad_token_id
 
     @classmethod
-    def from_dir(cls, directory: Path, device: str = "auto", dtype: str = "auto", max_tokens: int = 16384) -> Engine:
+    def from_dir(
+        cls, directory: Path, device: str = "auto", dtype: str = "auto", max_tokens: int | None = None
+    ) -> Engine:
+        """Load a saved model; `dtype` is auto, float32, bfloat16, float16 or int8 (CPU only)."""
+        directory = Path(directory)
+        if not (directory / "config.json").is_file():
+            raise FileNotFoundError(f"{directory}: no model here (config.json missing)")
         dev = pick_device(device)
         model = SeciModel.load(directory, dev)
-        chosen = pick_dtype(dev) if dtype == "auto" else getattr(torch, dtype)
+        chosen: torch.dtype | str = pick_dtype(dev) if dtype == "auto" else dtype
         return cls(model, load_tokenizer(model.config), dev, chosen, max_tokens)
+
+    @property
+    def name(self) -> str:
+        """Model name and version, as written in every result row."""
+        return f"{self.config.name} {self.config.version}"
+
+    # -- public API ------------------------------------------------------------------------------
 
     def batches(self, windows: list[Window]) -> list[list[int]]:
         """Indices of windows grouped so that (count x longest) stays under the token budget."""
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
-        groups: list[list[int]] = []
-        current: list[int] = []
-        for i in order:
-            longest = len(windows[i].ids)  # sorted ascending, so the newest is the longest
-            if current and (len(current) + 1) * longest > self.max_tokens:
-                groups.append(current)
-                current = []
-            current.append(i)
-        if current:
-            groups.append(current)
-        return groups
+        lengths = np.array([len(w.ids) for w in windows], dtype=np.int64)
+        return [group.tolist() for group in self._groups(lengths)]
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Mode probabilities and word-level metaphor scores for each text, whatever its length."""
         if not texts:
             return []
-        enc = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False)
-        probs, token_probs, n_windows = self._infer(enc["input_ids"])
-        out = []
-        for i in range(len(texts)):
-            words = words_of(enc.word_ids(i), enc["offset_mapping"][i])
-            out.append(
-                Prediction(
-                    probabilities=probs[i],
-                    words=words,
-                    word_scores=token_probs[i][words.first_token],
-                    n_tokens=len(enc["input_ids"][i]),
-                    n_windows=int(n_windows[i]),
-                )
-            )
-        return out
+        return self._run(self._encode(list(texts)), texts)
+
+    def predict_stream(
+        self, chunks: Iterable[C], texts_of: Callable[[C], Sequence[str]] | None = None, prefetch: int = 2
+    ) -> Iterator[tuple[C, list[Prediction]]]:
+        """Predictions chunk by chunk, in order; the next chunks are read and tokenized while the model runs.
+
+        `chunks` is consumed in a producer thread (so reading the input overlaps with compute too);
+        `texts_of` gets a chunk's texts (default: the chunk is a sequence of texts). At most `prefetch`
+        encoded chunks wait in memory.
+        """
+        get_texts = texts_of if texts_of is not None else (lambda chunk: chunk)  # type: ignore[assignment,return-value]
+        ready: queue.Queue[tuple[C, _Encoded, Sequence[str]] | BaseException | None] = queue.Queue(maxsize=prefetch)
+        stop = threading.Event()
+
+        def put(entry: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    ready.put(entry, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            try:
+                for chunk in chunks:
+                    texts = list(get_texts(chunk))
+                    if not put((chunk, self._encode(texts), texts)):
+                        return
+                put(None)
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                put(exc)
+
+        worker = threading.Thread(target=produce, name="seci-tokenize", daemon=True)
+        worker.start()
+        try:
+            while True:
+                entry = ready.get()
+                if entry is None:
+                    return
+                if isinstance(entry, BaseException):
+                    raise entry
+                chunk, encoded, texts = entry
+                yield chunk, self._run(encoded, texts)
+        finally:
+            stop.set()
+            worker.join()
 
     def predict_words(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Metaphor probability of each given word (pre-split text, as in VUA): its first token's score."""
         if not sentences:
             return []
-        enc = self.tokenizer([list(s) for s in sentences], is_split_into_words=True, add_special_tokens=False)
-        _, token_probs, _ = self._infer(enc["input_ids"])
+        encoded = self._encode([list(s) for s in sentences], pretokenized=True)
+        _, token_probs = self._infer(encoded)
         out = []
-        for i, words in enumerate(sentences):
-            first = np.full(len(words), -1, dtype=np.int64)
-            for t, w in enumerate(enc.word_ids(i)):
-                if w is not None and first[w] < 0:
-                    first[w] = t
+        bounds = np.concatenate([[0], np.cumsum(encoded.word_counts)])
+        for i in range(len(sentences)):
+            first = encoded.first_tokens[bounds[i] : bounds[i + 1]]  # type: ignore[index]
             # A word the tokenizer drops entirely (e.g. a control character) scores 0.
-            out.append(np.where(first >= 0, token_probs[i][np.maximum(first, 0)], 0.0))
+            out.append(np.where(first >= 0, token_probs[np.maximum(first, 0)], 0.0).astype(np.float32))
         return out
 
-    @torch.inference_mode()
-    def _infer(self, token_ids: list[list[int]]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
-        """Per text: combined mode probabilities, per-token metaphor probabilities, window count."""
+    # -- encoding (runs in the producer thread) --------------------------------------------------
+
+    def _encode(self, texts: list[Any], pretokenized: bool = False) -> _Encoded:
+        encodings = self._backend.encode_batch(texts, is_pretokenized=pretokenized, add_special_tokens=False)
+        counts = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        total = int(offsets[-1])
+        flat = np.fromiter(chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=total)
+        word_ids = _word_ids(encodings, total)
+
+        windows = self._windows(counts)
+        win_item, win_first, win_len, own_start, own_end = windows
+        lengths = win_len + 2
+        batches = [self._pack(group, windows, flat, offsets) for group in self._groups(lengths)]
+        encoded = _Encoded(
+            n_texts=len(texts),
+            offsets=offsets,
+            win_item=win_item,
+            win_weight=np.maximum(own_end - own_start, 1),
+            batches=batches,
+            words=None,
+            first_tokens=None,
+            word_counts=None,
+        )
+        if pretokenized:
+            encoded.first_tokens, encoded.word_counts = _first_tokens(word_ids, offsets, [len(t) for t in texts])
+        else:
+            spans = np.fromiter(chain.from_iterable(chain.from_iterable(e.offsets for e in encodings)), np.int64)
+            encoded.words = _words(word_ids, spans.reshape(-1, 2), offsets)
+        return encoded
+
+    def _windows(self, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Per window: text, first token, body length, owned span. Short texts vectorized, long ones by `cut`."""
         cfg = self.config
-        windows: list[Window] = []
-        for i, ids in enumerate(token_ids):
-            windows.extend(
-                cut(i, ids, cfg.max_length, cfg.stride, self.tokenizer.cls_token_id, self.tokenizer.sep_token_id)
-            )
-        mode_probs = np.zeros((len(windows), len(cfg.modes)), dtype=np.float32)
-        token_probs = [np.zeros(len(ids), dtype=np.float32) for ids in token_ids]
-        pad = self.tokenizer.pad_token_id
-        autocast = self.dtype != torch.float32
-        for group in self.batches(windows):
-            width = max(len(windows[i].ids) for i in group)
-            ids = np.full((len(group), width), pad, dtype=np.int64)
-            mask = np.zeros((len(group), width), dtype=np.int64)
-            for row, i in enumerate(group):
-                n = len(windows[i].ids)
-                ids[row, :n] = windows[i].ids
-                mask[row, :n] = 1
-            input_ids = torch.from_numpy(ids).to(self.device, non_blocking=True)
-            attention = torch.from_numpy(mask).to(self.device, non_blocking=True)
-            with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast):
-                mode_logits, token_logits = self.model(input_ids, attention)
-            probs = torch.softmax(mode_logits.float() / cfg.temperature, dim=-1).cpu().numpy()
-            scores = torch.sigmoid(token_logits.float()).cpu().numpy()
-            for row, i in enumerate(group):
-                w = windows[i]
-                mode_probs[i] = probs[row]
-                # Token j of the text sits at column j - w.first + 1 (after [CLS]).
-                a, b = w.own_start, w.own_end
-                token_probs[w.item][a:b] = scores[row, a - w.first + 1 : b - w.first + 1]
-        combined = np.zeros((len(token_ids), len(cfg.modes)), dtype=np.float64)
-        n_windows = np.zeros(len(token_ids), dtype=np.int64)
-        for k, w in enumerate(windows):
-            combined[w.item] += max(w.weight, 1) * mode_probs[k]
-            n_windows[w.item] += 1
+        body = cfg.max_length - 2
+        n = len(counts)
+        short = counts <= body
+        item = [np.flatnonzero(short)]
+        first = [np.zeros(int(short.sum()), dtype=np.int64)]
+        length = [counts[short]]
+        own_s = [np.zeros(int(short.sum()), dtype=np.int64)]
+        own_e = [counts[short]]
+        for i in np.flatnonzero(~short):
+            # `cut` needs ids only for their count here; the real ids are gathered at packing time.
+            for w in cut(int(i), [0] * int(counts[i]), cfg.max_length, cfg.stride, 0, 0):
+                item.append(np.array([w.item]))
+                first.append(np.array([w.first]))
+                length.append(np.array([len(w.ids) - 2]))
+                own_s.append(np.array([w.own_start]))
+                own_e.append(np.array([w.own_end]))
+        columns = tuple(np.concatenate(parts).astype(np.int64) for parts in (item, first, length, own_s, own_e))
+        # A text's windows must be combined in a fixed order whatever the chunk: sort by (text, first token).
+        order = np.lexsort((columns[1], columns[0])) if n else np.zeros(0, dtype=np.int64)
+        return tuple(col[order] for col in columns)
+
+    def _groups(self, lengths: np.ndarray) -> list[np.ndarray]:
+        """Windows sorted by length and cut into batches whose rows x longest row stays under the budget."""
+        order = np.argsort(lengths, kind="stable")
+        groups: list[np.ndarray] = []
+        start = 0
+        while start < len(order):
+            # Sorted ascending, so a batch's width is its last row's length; grow while the padded size fits.
+            end = start + 1
+            while end < len(order) and (end + 1 - start) * lengths[order[end]] <= self.max_tokens:
+                end += 1
+            groups.append(order[start:end])
+            start = end
+        return groups
+
+    def _pack(
+        self, group: np.ndarray, windows: tuple[np.ndarray, ...], flat: np.ndarray, offsets: np.ndarray
+    ) -> _Batch:
+        win_item, win_first, win_len, own_start, own_end = (col[group] for col in windows)
+        width = int(win_len.max()) + 2
+        col = np.arange(width, dtype=np.int64)[None, :]
+        body = (col >= 1) & (col <= win_len[:, None])
+        # Column c (1-based after [CLS]) holds the text's token first + c - 1.
+        token = offsets[win_item][:, None] + win_first[:, None] + col - 1
+        ids = np.where(body, flat[np.clip(token, 0, max(len(flat) - 1, 0))] if len(flat) else 0, self._pad)
+        ids[:, 0] = self._cls
+        ids[np.arange(len(group)), win_len + 1] = self._sep
+        mask = col <= (win_len + 1)[:, None]
+        owned = (col - 1 + win_first[:, None] >= own_start[:, None]) & (col - 1 + win_first[:, None] < own_end[:, None])
+        owned &= body
+        src = np.flatnonzero(owned)
+        dst = token.reshape(-1)[src]
+        ids_t = torch.from_numpy(ids)
+        mask_t = torch.from_numpy(mask.astype(np.int64))
+        src_t = torch.from_numpy(src)
+        if self.device.type == "cuda":
+            ids_t, mask_t, src_t = ids_t.pin_memory(), mask_t.pin_memory(), src_t.pin_memory()
+        return _Batch(ids_t, mask_t, group, src_t, dst)
+
+    # -- compute (runs in the caller's thread) ---------------------------------------------------
+
+    @torch.inference_mode()
+    def _infer(self, encoded: _Encoded) -> tuple[np.ndarray, np.ndarray]:
+        """Per text combined mode probabilities (n_texts, modes); per token metaphor probabilities (flat)."""
+        cfg = self.config
+        n_windows = len(encoded.win_item)
+        window_probs: list[torch.Tensor] = []
+        token_vals: list[torch.Tensor] = []
+        for batch in encoded.batches:
+            ids = batch.ids.to(self.device, non_blocking=True)
+            mask = batch.mask.to(self.device, non_blocking=True)
+            src = batch.src.to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=self.dtype, enabled=self._autocast):
+                mode_logits, token_logits = self.model(ids, mask)
+            window_probs.append(torch.softmax(mode_logits.float() / cfg.temperature, dim=-1))
+            token_vals.append(torch.sigmoid(token_logits.float()).reshape(-1)[src])
+        # One device-to-host copy per chunk: batches above were queued without waiting on the device.
+        n_modes = len(cfg.modes)
+        probs_sorted = torch.cat(window_probs).cpu().numpy() if window_probs else np.zeros((0, n_modes), np.float32)
+        vals = torch.cat(token_vals).cpu().numpy() if token_vals else np.zeros(0, np.float32)
+        window_order = np.concatenate([b.windows for b in encoded.batches]) if encoded.batches else np.zeros(0, int)
+        probs = np.empty((n_windows, n_modes), dtype=np.float64)
+        probs[window_order] = probs_sorted
+        token_probs = np.zeros(int(encoded.offsets[-1]), dtype=np.float32)
+        if encoded.batches:
+            token_probs[np.concatenate([b.dst for b in encoded.batches])] = vals
+        combined = np.zeros((encoded.n_texts, n_modes), dtype=np.float64)
+        # Windows are sorted by (text, first token), so this sum runs in the same order in every chunk.
+        np.add.at(combined, encoded.win_item, encoded.win_weight[:, None] * probs)
         combined /= combined.sum(axis=1, keepdims=True)
-        return combined, token_probs, n_windows
+        return combined, token_probs
+
+    def _run(self, encoded: _Encoded, texts: Sequence[str]) -> list[Prediction]:
+        combined, token_probs = self._infer(encoded)
+        n_windows = np.bincount(encoded.win_item, minlength=encoded.n_texts)
+        offsets = encoded.offsets
+        words = encoded.words or []
+        out = []
+        for i in range(encoded.n_texts):
+            w = words[i]
+            out.append(
+                Prediction(
+                    probabilities=combined[i],
+                    words=w,
+                    word_scores=token_probs[offsets[i] + w.first_token],
+                    n_tokens=int(offsets[i + 1] - offsets[i]),
+                    n_windows=int(n_windows[i]),
+                )
+            )
+        return out
+
+
+def _plain_backend(tokenizer: Any) -> Any:
+    """The fast tokenizer's Rust backend without the truncation and padding its tokenizer.json may carry."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise TypeError("the engine needs a fast (Rust) tokenizer")
+    backend = copy.deepcopy(backend)
+    backend.no_truncation()
+    backend.no_padding()
+    return backend
+
+
+def _word_ids(encodings: Sequence[Any], total: int) -> np.ndarray:
+    """Flat word index of every token; -1 where a token belongs to no word (special tokens)."""
+    try:
+        return np.fromiter(chain.from_iterable(e.word_ids for e in encodings), dtype=np.int64, count=total)
+    except TypeError:  # a None among them
+        flat = chain.from_iterable(e.word_ids for e in encodings)
+        return np.fromiter((-1 if w is None else w for w in flat), dtype=np.int64, count=total)
+
+
+def _words(word_ids: np.ndarray, spans: np.ndarray, offsets: np.ndarray) -> list[Words]:
+    """Group each text's sub-word tokens into words: character span and first token (as `windows.words_of`)."""
+    n_texts = len(offsets) - 1
+    valid = np.flatnonzero(word_ids >= 0)
+    text_of = np.searchsorted(offsets, valid, side="right") - 1
+    wid = word_ids[valid]
+    new = np.ones(len(valid), dtype=bool)
+    new[1:] = (wid[1:] != wid[:-1]) | (text_of[1:] != text_of[:-1])
+    starts_at = np.flatnonzero(new)
+    starts = spans[valid[starts_at], 0]
+    ends = np.maximum.reduceat(spans[valid, 1], starts_at) if len(starts_at) else np.zeros(0, np.int64)
+    text_of_word = text_of[starts_at]
+    first_token = valid[starts_at] - offsets[text_of_word]
+    cuts = np.searchsorted(text_of_word, np.arange(1, n_texts))
+    return [
+        Words(s, e, f)
+        for s, e, f in zip(np.split(starts, cuts), np.split(ends, cuts), np.split(first_token, cuts), strict=True)
+    ]
+
+
+def _first_tokens(word_ids: np.ndarray, offsets: np.ndarray, n_words: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """For pre-split input: flat index of each given word's first token (-1 for words with no token)."""
+    counts = np.array(n_words, dtype=np.int64)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    first = np.full(int(bounds[-1]), -1, dtype=np.int64)
+    valid = np.flatnonzero(word_ids >= 0)
+    text_of = np.searchsorted(offsets, valid, side="right") - 1
+    target = bounds[text_of] + word_ids[valid]
+    # Assign in reverse so the earliest token of each word is the one that stays.
+    first[target[::-1]] = valid[::-1]
+    return first, counts

@@ -107,7 +107,8 @@ IDIOMS: tuple[str, ...] = (
     "hit the nail on the head", "devil is in the details", "eat our own dog food", "bleeding edge", "cutting edge",
     "sweet spot", "level playing field", "kick the can down the road", "under the weather", "once in a blue moon",
     "cup of tea", "herding cats", "like a charm", "like clockwork", "like a glove", "like hotcakes",
-    "sounds like a plan", "like a broken record", "fly on the wall", "tip of my tongue", "light at the end of the tunnel",
+    "sounds like a plan", "like a broken record", "fly on the wall", "tip of my tongue",
+    "light at the end of the tunnel", "out of the blue", "bolt from the blue", "like a sore thumb",
 )  # fmt: skip
 
 # Phrases by which a writer marks a figure as deliberate.
@@ -124,7 +125,8 @@ GENERIC_NOUNS = frozenset(
     {
         "thing", "lot", "bit", "way", "one", "kind", "sort", "type", "something", "anything", "problem", "issue",
         "question", "idea", "matter", "case", "part", "example", "number", "fact", "point", "reason", "result",
-        "equivalent", "time", "day", "week", "month", "year", "minute", "hour", "place", "person", "people", "man", "woman",
+        "equivalent", "time", "day", "week", "month", "year", "minute", "hour", "place", "person", "people", "man",
+        "woman",
     }
 )  # fmt: skip
 
@@ -146,6 +148,7 @@ _CONTENT_POS = frozenset({"NOUN", "VERB", "ADJ", "ADV"})
 _NOMINAL_POS = frozenset({"NOUN", "PROPN"})
 _INDEFINITE = frozenset({"a", "an"})
 _MAX_VEHICLE_TOKENS = 10
+_LEFT_MODIFIERS = frozenset({"compound", "amod", "nmod", "nummod", "quantmod", "npadvmod", "advmod"})
 _MAX_CLAUSE_TOKENS = 15
 
 
@@ -178,7 +181,8 @@ class Span:
 class MetaphorResult:
     """`metaphor` and `spans` (at or above the threshold), `tokens` (word scores at or above `token_threshold`).
 
-    `score` is the best candidate span's score, also when below the threshold, so a threshold can be tuned.
+    `score` is the best candidate span's score, also when below the threshold, so a threshold can be tuned;
+    `candidates` are all spans that survived the idiom and topic filters, whatever their score.
     """
 
     metaphor: bool
@@ -590,11 +594,12 @@ def _vehicle_bounds(head: Any, *, with_pp: bool) -> tuple[int, int]:
     with `with_pp`, over one "for"/"of" phrase ("a remote control for grown-ups").
     """
     doc = head.doc
-    start = head.left_edge.i
-    while start < head.i and (doc[start].dep_ in ("det", "poss", "predet") or doc[start].is_punct):
-        start += 1
-    end = head.i + 1
     subtree = {t.i for t in head.subtree}
+    # Walk left over the noun's own modifiers only; its subtree can also hold "for example" or a fronted phrase.
+    start = head.i
+    while start - 1 in subtree and (doc[start - 1].dep_ in _LEFT_MODIFIERS or doc[start - 1].tag_ == "HYPH"):
+        start -= 1
+    end = head.i + 1
     limit = min(head.i + _MAX_VEHICLE_TOKENS, head.sent.end)
     while end < limit and end in subtree:
         token = doc[end]

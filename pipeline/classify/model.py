@@ -61,7 +61,11 @@ class SeciModel(nn.Module):
         hf_logging.disable_progress_bar()
 
         self.config = config
-        self.encoder = encoder if encoder is not None else AutoModel.from_pretrained(resolve_base(config.base))
+        self.encoder = (
+            encoder
+            if encoder is not None
+            else AutoModel.from_pretrained(resolve_base(config.base), attn_implementation="sdpa")
+        )
         hidden = self.encoder.config.hidden_size
         self.mode_head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, len(config.modes)))
         self.metaphor_head = nn.Sequential(

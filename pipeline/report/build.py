@@ -9,11 +9,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from pipeline.aggregate.results import MODES, load_results
 from pipeline.aggregate.spiral import DEFAULT_MAX_DETOUR
-from pipeline.aggregate.teams import load_team_rules
 from pipeline.aggregate.timeline import TeamMetrics, TeamTurn, aggregate
+from pipeline.ingest.teams import TeamRules
 from pipeline.report import plots
 from pipeline.report.page import render_page
 
@@ -76,6 +77,14 @@ def _turns_frame(teams: list[TeamMetrics]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["team", "turn", *(f.name for f in fields(TeamTurn))])
 
 
+def load_teams_file(path: Path) -> TeamRules:
+    """`TeamRules.load`, with an unreadable file reported as a ValueError naming it."""
+    try:
+        return TeamRules.load(path)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ValueError(f"teams file {path}: {err}") from err
+
+
 def build_timeline(
     results_dir: Path,
     out_dir: Path,
@@ -96,7 +105,7 @@ def build_timeline(
     frame = load_results(results_dir)
     if frame.empty:
         raise ValueError(f"{results_dir}: no items in the results")
-    rules = load_team_rules(teams) if teams is not None else None
+    rules = load_teams_file(Path(teams)) if teams is not None else None
     result = aggregate(frame, freq=freq, media=media, team_rules=rules, max_detour=max_detour)
     out_dir.mkdir(parents=True, exist_ok=True)
 

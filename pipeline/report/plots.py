@@ -104,7 +104,10 @@ def spiral_chart(team: str, items: pd.DataFrame, path: Path) -> Path:
     ax.plot(theta, radius, color="#555555", linewidth=0.7, alpha=0.6, zorder=1)
     colors = [MODE_COLORS[m] for m in items["mode"]]
     ax.scatter(theta, radius, c=colors, s=22, edgecolors="white", linewidths=0.4, zorder=2)
+    # headroom so the outermost points do not sit on the mode labels
+    ax.set_rmax(float(radius.max()) * 1.1 if len(radius) else 1.0)
     ax.set_xticks(np.deg2rad([0, 90, 180, 270]), [f"{MODE_LETTERS[i]} {MODES[i]}" for i in range(4)], fontsize=8)
+    ax.tick_params(axis="x", pad=8)
     ax.set_yticklabels([])
     ax.grid(alpha=0.3)
     _title(ax, f"{team}: knowledge spiral")

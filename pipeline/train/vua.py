@@ -16,7 +16,6 @@ import ast
 import csv
 import io
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -365,6 +364,6 @@ def best_threshold(gold: Sequence[Sequence[int]], prob: Sequence[Sequence[float]
             predicted += 1
             i += 1
         f1 = 2 * tp / (predicted + positives)
-        if f1 > best_f1 + 1e-12 and not math.isnan(score):
+        if f1 > best_f1 + 1e-12:
             best_f1, best = f1, score
     return float(best)

@@ -1,0 +1,136 @@
+"""Evaluate a model on labelled data, with baselines computed in the same run on the same data.
+
+- task `seci`: accuracy, per-class precision/recall/F1, macro-F1, confusion matrix and calibration
+  error; baselines: the training data's majority class, and TF-IDF + logistic regression trained on
+  the model's own training data (read from its `training.json`).
+- task `metaphor`: on a word-level file (VUA-18 CSV) the metaphor class's token precision, recall
+  and F1; on a verb-level file (VUA-verb, MOH-X, TroFi) the same over target verbs only; on a
+  labelled SECI JSONL file, the item-level deliberate-metaphor flag against its `metaphor` labels.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.classify.engine import Engine
+from pipeline.train.data import Labelled, load_labelled
+from pipeline.train.metrics import classification_report
+
+TASKS = ("seci", "metaphor")
+
+
+def evaluate(model_dir: Path, data: Path, task: str = "seci", device: str = "auto") -> dict[str, Any]:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}")
+    engine = Engine.from_dir(model_dir, device=device)
+    if task == "seci":
+        return evaluate_modes(engine, model_dir, data)
+    if data.suffix.lower() in (".jsonl", ".json", ".parquet"):
+        return evaluate_deliberate(engine, data)
+    return evaluate_words(engine, data)
+
+
+def evaluate_modes(engine: Engine, model_dir: Path, data: Path) -> dict[str, Any]:
+    modes = engine.config.modes
+    test = load_labelled([data], modes)
+    probs = np.stack([p.probabilities for p in engine.predict(test.texts)])
+    report: dict[str, Any] = {"task": "seci", "data": str(data), "model": _model_name(engine)}
+    report["model_metrics"] = classification_report(test.labels, probs, modes)
+    train_files = _training_files(model_dir)
+    if train_files:
+        train = load_labelled(train_files, modes)
+        report["baselines"] = baselines(train, test, modes)
+    else:
+        report["baselines"] = {"note": "the model's training data was not found; no baselines"}
+    return report
+
+
+def baselines(train: Labelled, test: Labelled, modes: tuple[str, ...]) -> dict[str, Any]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    majority = int(np.bincount(train.labels, minlength=len(modes)).argmax())
+    onehot = np.zeros((len(test), len(modes)))
+    onehot[:, majority] = 1.0
+    tfidf = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=50000),
+        LogisticRegression(max_iter=2000, class_weight="balanced", C=4.0, random_state=0),
+    )
+    tfidf.fit(train.texts, train.labels)
+    proba = np.zeros((len(test), len(modes)))
+    proba[:, tfidf.classes_] = tfidf.predict_proba(test.texts)
+    return {
+        "majority": {"label": modes[majority], **classification_report(test.labels, onehot, modes)},
+        "tfidf_logreg": classification_report(test.labels, proba, modes),
+    }
+
+
+def evaluate_words(engine: Engine, data: Path) -> dict[str, Any]:
+    from pipeline.train.vua import load_metaphor_file, target_metrics, token_metrics
+
+    sentences = load_metaphor_file(data)
+    prob = [p.tolist() for p in engine.predict_words([s.words for s in sentences])]
+    threshold = engine.config.metaphor_threshold
+    verb_level = any(s.target is not None for s in sentences)
+    if verb_level:
+        metrics = target_metrics(sentences, prob, threshold)
+    else:
+        metrics = token_metrics([s.labels for s in sentences], prob, threshold)
+    return {
+        "task": "metaphor",
+        "level": "target-verb" if verb_level else "token",
+        "data": str(data),
+        "model": _model_name(engine),
+        "threshold": threshold,
+        "sentences": len(sentences),
+        **metrics,
+    }
+
+
+def evaluate_deliberate(engine: Engine, data: Path) -> dict[str, Any]:
+    """Item-level deliberate metaphor/analogy flags against labelled SECI items."""
+    from pipeline.classify.predict import deliberate_metaphors
+
+    rows = load_labelled([data], engine.config.modes)
+    keep = [i for i, m in enumerate(rows.metaphor) if m is not None]
+    texts = [rows.texts[i] for i in keep]
+    gold = np.array([bool(rows.metaphor[i]) for i in keep])
+    results = deliberate_metaphors(texts, engine.predict(texts), engine.config.metaphor_threshold)
+    pred = np.array([r.metaphor for r in results])
+    tp = int((pred & gold).sum())
+    fp = int((pred & ~gold).sum())
+    fn = int((~pred & gold).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "task": "metaphor",
+        "level": "item (deliberate metaphor or analogy)",
+        "data": str(data),
+        "model": _model_name(engine),
+        "items": len(keep),
+        "positives": int(gold.sum()),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+    }
+
+
+def _model_name(engine: Engine) -> str:
+    return f"{engine.config.name} {engine.config.version}"
+
+
+def _training_files(model_dir: Path) -> list[str]:
+    record = model_dir / "training.json"
+    if not record.exists():
+        return []
+    files = json.loads(record.read_text(encoding="utf-8"))["config"]["data"]["train"]
+    return [f for f in files if Path(f).exists()]

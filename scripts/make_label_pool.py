@@ -1,0 +1,251 @@
+"""Select the items our SECI data set labels, from the train and dev parts of ../shared/data only.
+
+Programs select, people label: this script never assigns a mode. It ingests the train and dev
+parts with the project's own ingestors (heldout files are never passed to them, except Enron,
+where the split is a header and heldout mailboxes are dropped unread by anyone), then draws:
+
+- a random sample per split and source (the natural distribution), and
+- keyword-selected candidates for the rare modes, socialization and internalization, which the
+  guide's signals suggest (e.g. "coffee", "great to see"; "I tried", "pilot", "practice").
+
+Each candidate records how it was selected. Output: `data/seci/pool.jsonl` (the items) and the
+labelling batches under `data/seci/batches/` (ids and text, nothing else).
+
+    python scripts/make_label_pool.py --shared ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+from collections import Counter
+from pathlib import Path
+
+from pipeline.ingest import IngestOptions, ingest
+from pipeline.items import Item
+
+HELDOUT_MAILBOXES = {"KAMINSKI-V", "SKILLING-J", "SANDERS-R", "HAIN-M", "HORTON-S", "HAYSLETT-R"}
+DEV_MAILBOXES = {"DASOVICH-J"}
+MRDA_HELDOUT = {"Bed003", "Bed008", "Bed016", "Bmr006", "Bmr014", "Bmr023", "Bro004", "Bro019", "Bro027"}
+MRDA_DEV = {"Bed002", "Bed010", "Bed015", "Bmr005", "Bmr012", "Bmr026", "Bro005", "Bro011"}
+
+SOCIALIZATION = re.compile(
+    r"\b(coffee|lunch|dinner|drinks?|beer|great to see|good to see|nice to meet|come (by|over|and see)|stop by|"
+    r"catch up|get together|in person|site visit|visit(ed|ing)? (the|our|their)|tour|shadow|sit with|feel(ing)?|felt|"
+    r"congratulations|welcome|sorry to hear|hope you|family|weekend|birthday|party|fun|miss you|thank you so much|"
+    r"appreciate|chat)\b",
+    re.I,
+)
+INTERNALIZATION = re.compile(
+    r"\b(i tried|we tried|tried (it|out|to use)|trying (it|out)|tested|testing|practi[cs]e|hands-on|training|"
+    r"exercise|learn(ed|t|ing)|experiment(ed|ing)?|pilot|prototype|trial|walk ?through|figured out|"
+    r"now (i|we) (understand|see)|got it (to )?work|played (around )?with|ran (the|it|a)|when (i|we) used|"
+    r"following the (manual|guide|instructions|steps)|tutorial|onboarding|dry run|simulation)\b",
+    re.I,
+)
+
+# (split, source) -> (random, socialization keyword, internalization keyword) draws
+PLAN = {
+    ("train", "email"): (480, 150, 110),
+    ("train", "meeting"): (700, 160, 260),
+    ("train", "document"): (640, 60, 170),
+    ("dev", "email"): (120, 15, 15),
+    ("dev", "meeting"): (230, 35, 45),
+    ("dev", "document"): (200, 15, 30),
+}
+DISPLAY_WORDS = 450  # longer items are shown as head and tail, marked as shortened
+
+
+def split_of(item: Item, shared: Path) -> str:
+    path = Path(item.path)
+    rel = path.resolve().relative_to(shared.resolve()).as_posix()
+    if rel.startswith("meetings/qmsum/ALL/"):
+        return {"train": "train", "val": "dev", "test": "heldout"}[rel.split("/")[3]]
+    if rel.startswith("meetings/icsi_mrda/"):
+        meeting = path.stem
+        return "heldout" if meeting in MRDA_HELDOUT else "dev" if meeting in MRDA_DEV else "train"
+    if rel.startswith("emails/enron_berkeley_categories/"):
+        origin = (item.meta.get("x_origin") or "").upper()
+        return "heldout" if origin in HELDOUT_MAILBOXES else "dev" if origin in DEV_MAILBOXES else "train"
+    if rel.startswith(("documents/python_peps/", "documents/rust_rfcs/")):
+        number = item.meta.get("pep") or item.meta.get("rfc") or ""
+        if not number.isdigit():
+            return "train"
+        return {"7": "heldout", "3": "dev"}.get(number[-1], "train")
+    if rel.startswith("documents/nodejs_tsc/"):
+        if "governance_docs" in rel:
+            return "train"
+        year = int(path.stem[:4]) if path.stem[:4].isdigit() else 0
+        return "heldout" if year >= 2025 else "dev" if year == 2024 else "train"
+    if rel.startswith("documents/google_eng_practices/"):
+        return "train"
+    return "heldout"  # mybinder, httpwg and anything unknown: never labelled
+
+
+def inputs(shared: Path) -> list[Path]:
+    """The train and dev inputs; heldout meeting and document files are not even read."""
+    q = shared / "meetings/qmsum/ALL"
+    mrda = shared / "meetings/icsi_mrda/database"
+    keep_mrda = [p for p in sorted(mrda.glob("*.dadb")) if p.stem not in MRDA_HELDOUT]
+    return [
+        q / "train",
+        q / "val",
+        *keep_mrda,
+        shared / "emails/enron_berkeley_categories/enron_with_categories",
+        shared / "documents/python_peps/peps",
+        shared / "documents/rust_rfcs/text",
+        shared / "documents/nodejs_tsc",
+        shared / "documents/google_eng_practices/review",
+    ]
+
+
+def display(text: str) -> tuple[str, bool]:
+    words = text.split()
+    if len(words) <= DISPLAY_WORDS:
+        return text, False
+    head = " ".join(words[:360])
+    tail = " ".join(words[-70:])
+    return f"{head}\n[... {len(words) - 430} words not shown ...]\n{tail}", True
+
+
+def collect(shared: Path) -> dict[tuple[str, str], list[Item]]:
+    """The train and dev items worth labelling, by (split, source)."""
+    pools: dict[tuple[str, str], list[Item]] = {}
+    for record in ingest(inputs(shared), IngestOptions()):
+        if not isinstance(record, Item) or record.source not in ("email", "meeting", "document"):
+            continue
+        if len(record.text.split()) < 15:
+            continue  # nothing to label
+        split = split_of(record, shared)
+        if split != "heldout":
+            pools.setdefault((split, record.source), []).append(record)
+    return pools
+
+
+def pool_row(key: str, item: Item, split: str, how: str, shared: Path) -> dict:
+    return {
+        "key": key,
+        "id": item.id,
+        "split": split,
+        "source": item.source,
+        "selection": how,
+        "path": str(Path(item.path).resolve().relative_to(shared.resolve().parent)),
+        "team": item.team,
+        "text": item.text,
+        "shortened": display(item.text)[1],
+    }
+
+
+def write_batch(path: Path, rows: list[dict]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(f"=== {row['key']} | {row['source']} ===\n{display(row['text'])[0]}\n\n")
+
+
+def extend(args: argparse.Namespace) -> None:
+    """A second round for the rare modes: a TF-IDF + logistic regression model trained on the labels
+    so far ranks the unlabelled *train* items by P(socialization) and P(internalization); the top of
+    each ranking (a few per team, for variety) is sent for labelling. The model only selects."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    labelled = [json.loads(line) for line in (args.out / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    ranker = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+        LogisticRegression(max_iter=2000, class_weight="balanced", random_state=0),
+    )
+    ranker.fit([r["text"] for r in labelled], [r["mode"] for r in labelled])
+    existing = [json.loads(line) for line in (args.out / "pool.jsonl").read_text(encoding="utf-8").splitlines()]
+    taken = {r["id"] for r in existing}
+    candidates = [i for (split, _), items in collect(args.shared).items() if split == "train" for i in items]
+    candidates = sorted((i for i in candidates if i.id not in taken), key=lambda i: i.id)
+    proba = ranker.predict_proba([i.text for i in candidates])
+    classes = list(ranker.classes_)
+    chosen: dict[str, tuple[Item, str]] = {}
+    for mode in ("socialization", "internalization"):
+        order = proba[:, classes.index(mode)].argsort()[::-1]
+        per_team: Counter[str] = Counter()
+        n = 0
+        for idx in order:
+            item = candidates[idx]
+            if item.id in chosen or per_team[item.team or ""] >= args.per_team:
+                continue
+            chosen[item.id] = (item, f"model:tfidf-{mode}")
+            per_team[item.team or ""] += 1
+            n += 1
+            if n >= args.extend:
+                break
+    start = len(existing)
+    new_rows = [
+        pool_row(f"k{start + n:04d}", item, "train", how, args.shared)
+        for n, (item, how) in enumerate(sorted(chosen.values(), key=lambda c: c[0].id))
+    ]
+    with (args.out / "pool.jsonl").open("a", encoding="utf-8") as fh:
+        for row in new_rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    rng = random.Random(args.seed + 1)
+    rng.shuffle(new_rows)
+    for b in range(args.batches):
+        write_batch(args.out / "batches" / f"extra{b}.txt", new_rows[b :: args.batches])
+    print("extension:", Counter(r["selection"] for r in new_rows), "from", len(candidates), "unlabelled train items")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--out", type=Path, default=Path("data/seci"))
+    parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument("--batches", type=int, default=5)
+    parser.add_argument("--second", type=int, default=330, help="dev items labelled a second time, blind")
+    parser.add_argument("--extend", type=int, default=0, help="second round: this many candidates per rare mode")
+    parser.add_argument("--per-team", type=int, default=12, help="second round: at most this many per team")
+    args = parser.parse_args()
+    if args.extend:
+        extend(args)
+        return
+
+    pools = collect(args.shared)
+
+    rng = random.Random(args.seed)
+    chosen: dict[str, tuple[Item, str, str]] = {}
+    for (split, source), (n_random, n_soc, n_int) in PLAN.items():
+        pool = sorted(pools.get((split, source), []), key=lambda i: i.id)
+        rng.shuffle(pool)
+        for item in pool[:n_random]:
+            chosen.setdefault(item.id, (item, split, "random"))
+        for pattern, n, name in ((SOCIALIZATION, n_soc, "socialization"), (INTERNALIZATION, n_int, "internalization")):
+            matches = [i for i in pool if i.id not in chosen and pattern.search(i.text)]
+            for item in matches[:n]:
+                chosen[item.id] = (item, split, f"keyword:{name}")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = [
+        pool_row(f"k{n:04d}", item, split, how, args.shared)
+        for n, (item, split, how) in enumerate(sorted(chosen.values(), key=lambda c: c[0].id))
+    ]
+    with (args.out / "pool.jsonl").open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    # Labelling batches: interleave sources so each labeller sees every kind of item.
+    order = rows[:]
+    rng.shuffle(order)
+    batch_dir = args.out / "batches"
+    batch_dir.mkdir(exist_ok=True)
+    for b in range(args.batches):
+        write_batch(batch_dir / f"batch{b}.txt", order[b :: args.batches])
+    # The blind second pass: a random subset of dev, in its own order, in its own file.
+    dev = [r for r in rows if r["split"] == "dev"]
+    second = rng.sample(dev, min(args.second, len(dev)))
+    write_batch(batch_dir / "second.txt", second)
+    counts = Counter((r["split"], r["source"], r["selection"]) for r in rows)
+    for key, n in sorted(counts.items()):
+        print(*key, n, sep="\t")
+    print("total", len(rows), "pool sizes", {f"{k[0]}/{k[1]}": len(v) for k, v in pools.items()})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,468 @@
+"""Metaphor corpora readers, token metrics, the conventionality lexicon and the deliberate-metaphor detector."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.classify.metaphor import (
+    DEFAULT_LEXICON,
+    DeliberateMetaphorDetector,
+    MetaphorResult,
+    TokenScore,
+    load_lexicon,
+    tune_threshold,
+)
+from pipeline.train.vua import (
+    IGNORE_LABEL,
+    MetaphorDataError,
+    WordSequence,
+    best_threshold,
+    detect_format,
+    load_metaphor_file,
+    load_moh_x,
+    load_trofi,
+    load_vua18,
+    load_vua_verb,
+    target_metrics,
+    token_metrics,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "metaphor"
+
+
+def _shared_data() -> Path:
+    default = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return default if default.is_dir() else Path(os.environ.get("SECI_SHARED_DATA", default))
+
+
+SHARED = _shared_data()
+needs_corpus = pytest.mark.skipif(not (SHARED / "metaphor").is_dir(), reason="shared/data/metaphor is absent")
+
+
+# --- readers ---------------------------------------------------------------------------------------------------------
+
+
+def test_vua18_sequences_from_train_sample() -> None:
+    sequences = load_metaphor_file(FIXTURES / "vua18_seq_train_sample.csv")
+    assert len(sequences) == 6
+    first = sequences[0]
+    assert first.id == "a1k-fragment02:41"
+    assert first.words == ["Ca", "n't", "fail", "to", "be", "entertaining", "."]
+    assert first.labels == [0] * 7
+    assert first.pos is not None and first.pos[0] == "VERB" and first.pos[-1] == "PUNCT"
+    assert first.genre == "news" and first.target is None
+    # labeled_sentence marks "M_that", "M_hit" and "M_with": the label list must line up with those words.
+    third = sequences[2]
+    assert third.labels is not None
+    assert [w for w, label in zip(third.words, third.labels, strict=True) if label] == ["that", "hit", "with"]
+    assert third.genre == "fiction"
+
+
+def test_vua18_latin1_row_is_decoded() -> None:
+    last = load_metaphor_file(FIXTURES / "vua18_seq_train_sample.csv")[-1]
+    assert last.id == "b1g-fragment02:1093"
+    assert "Ì´å£400" in last.words
+    assert last.genre == "academic"
+
+
+def test_vua_verb_rows_label_only_the_target() -> None:
+    sequences = load_metaphor_file(FIXTURES / "vua_verb_train_sample.csv")
+    assert len(sequences) == 7
+    first = sequences[0]
+    assert first.target == 2 and first.words[2] == "fail"
+    assert first.labels == [IGNORE_LABEL, IGNORE_LABEL, 0, IGNORE_LABEL, IGNORE_LABEL, IGNORE_LABEL, IGNORE_LABEL]
+    assert first.id == "a1k-fragment02:41:2"
+    metaphors = [s for s in sequences if s.labels is not None and s.target is not None and s.labels[s.target] == 1]
+    assert [s.words[s.target] for s in metaphors] == ["shown", "climbing"]
+
+
+def test_shared_task_markers_become_labels() -> None:
+    sequences = load_metaphor_file(FIXTURES / "vuamc_corpus_train_sample.csv")
+    assert len(sequences) == 3
+    first = sequences[0]
+    assert first.id == "a1e-fragment01:1"
+    assert not any(word.startswith("M_") for word in first.words)
+    assert first.labels is not None
+    assert [w for w, label in zip(first.words, first.labels, strict=True) if label] == [
+        "reveals",
+        "approach",
+        "leading",
+        "to",
+    ]
+
+
+def test_moh_x_trofi_and_fold_shapes() -> None:
+    moh = load_metaphor_file(FIXTURES / "moh_x_shaped.csv")
+    assert [(s.words[s.target], s.labels[s.target]) for s in moh if s.target is not None and s.labels] == [
+        ("absorbed", 1),
+        ("absorbed", 0),
+        ("cut", 1),
+    ]
+    assert moh[0].id == "moh_x_shaped:1"
+    trofi = load_metaphor_file(FIXTURES / "trofi_shaped.csv")
+    assert trofi[1].words[trofi[1].target or 0] == "planted" and "-LRB-" in trofi[1].words
+    fold = load_metaphor_file(FIXTURES / "melbert_fold_shaped.tsv")
+    assert [s.words[s.target or 0] for s in fold] == ["hit", "hit"]
+    assert fold[0].pos is not None and fold[0].pos[2] == "VERB"
+    assert fold[0].labels is not None and fold[0].labels[2] == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "kind"),
+    [
+        (["txt_id", "sen_ix", "sentence", "label_seq", "pos_seq", "labeled_sentence", "genre"], "vua_seq"),
+        (["text_idx", "sentence_idx", "verb", "sentence", "verb_idx", "label"], "vua_verb"),
+        (["arg1", "arg2", "verb", "sentence", "verb_idx", "label"], "verb_target"),
+        (["verb", "sentence", "verb_idx", "label"], "verb_target"),
+        (["index", "label", "sentence", "pos", "v_index"], "melbert_cls"),
+        (["txt_id", "sentence_id", "sentence_txt"], "shared_task"),
+    ],
+)
+def test_detect_format(header: list[str], kind: str) -> None:
+    assert detect_format(header) == kind
+
+
+def _write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("", "empty"),
+        ("a,b,c\n1,2,3\n", "format"),
+        (b"sentence,label_seq\n\x00\x01\x02", "binary"),
+        # Every row is bad, so nothing is left.
+        ('sentence,label_seq\nA b,"[0]"\n', "empty"),
+    ],
+)
+def test_bad_files_raise_clear_reasons(tmp_path: Path, content: str | bytes, reason: str) -> None:
+    with pytest.raises(MetaphorDataError) as info:
+        load_metaphor_file(_write(tmp_path, "bad.csv", content))
+    assert info.value.reason == reason
+
+
+def test_missing_and_too_large(tmp_path: Path) -> None:
+    with pytest.raises(MetaphorDataError) as missing:
+        load_metaphor_file(tmp_path / "absent.csv")
+    assert missing.value.reason == "missing"
+    with pytest.raises(MetaphorDataError) as large:
+        load_metaphor_file(FIXTURES / "vua18_seq_train_sample.csv", max_bytes=100)
+    assert large.value.reason == "too-large"
+
+
+def test_bad_rows_are_skipped_not_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    marker = tmp_path / "pwned"
+    payload = f"__import__('pathlib').Path('{marker}').touch()"
+    content = (
+        "sentence,label_seq,pos_seq,genre\n"
+        f"Hello world,\"{payload}\",\"['X', 'X']\",news\n"  # code, not a literal: never executed
+        "Hello world,\"[0, 2]\",\"['X', 'X']\",news\n"  # a label that is not 0/1
+        "Hello world,\"[0]\",\"['X', 'X']\",news\n"  # too few labels
+        "Hello world,\"(0, 1)\",\"['X', 'X']\",news\n"  # not a list
+        "Hello world,\"[0, 1]\",\"['X', 'X']\",news,extra\n"  # more cells than columns
+        "Good row,\"[1, 0]\",\"['ADJ', 'NOUN']\",news\n"
+    )
+    with caplog.at_level(logging.WARNING):
+        sequences = load_metaphor_file(_write(tmp_path, "rows.csv", content))
+    assert not marker.exists()
+    assert [s.words for s in sequences] == [["Good", "row"]]
+    assert sum("skipped" in record.getMessage() for record in caplog.records) == 5
+
+
+def test_bad_target_rows_are_skipped(tmp_path: Path) -> None:
+    content = "verb,sentence,verb_idx,label\ngo,We go,5,1\ngo,We go,x,1\ngo,We go,1,3\ngo,We go,1,1\n"
+    sequences = load_metaphor_file(_write(tmp_path, "t.csv", content))
+    assert len(sequences) == 1 and sequences[0].labels == [IGNORE_LABEL, 1]
+
+
+def test_named_loaders_check_split() -> None:
+    with pytest.raises(ValueError):
+        load_vua18(FIXTURES, "dev")
+    with pytest.raises(ValueError):
+        load_vua_verb(FIXTURES, "heldout")
+
+
+# --- metrics ---------------------------------------------------------------------------------------------------------
+
+GOLD = [[1, 0, 1, 0], [0, 1, IGNORE_LABEL]]
+PROB = [[0.9, 0.6, 0.4, 0.1], [0.2, 0.7, 0.99]]
+
+
+def test_token_metrics_exact() -> None:
+    m = token_metrics(GOLD, PROB, 0.5)
+    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (2, 1, 1, 2)
+    assert m["precision"] == pytest.approx(2 / 3)
+    assert m["recall"] == pytest.approx(2 / 3)
+    assert m["f1"] == pytest.approx(2 / 3)
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["support"] == 3 and m["total"] == 6
+    lower = token_metrics(GOLD, PROB, 0.35)
+    assert (lower["precision"], lower["recall"], lower["f1"]) == pytest.approx((0.75, 1.0, 6 / 7))
+
+
+def test_token_metrics_rejects_misaligned() -> None:
+    with pytest.raises(ValueError):
+        token_metrics([[1, 0]], [[0.5]], 0.5)
+    with pytest.raises(ValueError):
+        token_metrics([[1]], [[0.5], [0.5]], 0.5)
+
+
+def test_token_metrics_with_no_prediction() -> None:
+    m = token_metrics([[1, 0]], [[0.1, 0.1]], 0.5)
+    assert (m["precision"], m["recall"], m["f1"], m["accuracy"]) == (0.0, 0.0, 0.0, 0.5)
+
+
+def test_best_threshold_exact() -> None:
+    # F1 at each cut: .9 -> 1/2, .7 -> 4/5, .6 -> 2/3, .4 -> 6/7, .2 -> 3/4, .1 -> 2/3.
+    assert best_threshold(GOLD, PROB) == pytest.approx(0.4)
+    # A tie (2/3 at 0.9 and at 0.6) goes to the higher threshold.
+    assert best_threshold([[1, 0, 0, 1]], [[0.9, 0.8, 0.7, 0.6]]) == pytest.approx(0.9)
+    assert best_threshold([[0, 0]], [[0.3, 0.9]]) == 0.5
+
+
+def test_target_metrics_scores_only_targets() -> None:
+    sequences = [
+        WordSequence("a", ["He", "grasped", "it"], [IGNORE_LABEL, 1, IGNORE_LABEL], None, None, 1),
+        WordSequence("b", ["She", "ran", "home"], [IGNORE_LABEL, 0, IGNORE_LABEL], None, None, 1),
+        WordSequence("c", ["Prices", "climbed"], [IGNORE_LABEL, 1], None, None, 1),
+    ]
+    # The non-target words carry high scores; they must not count.
+    prob = [[0.99, 0.8, 0.99], [0.99, 0.7, 0.99], [0.99, 0.2]]
+    m = target_metrics(sequences, prob, 0.5)
+    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (1, 1, 1, 0)
+    assert m["f1"] == pytest.approx(0.5) and m["support"] == 2
+    with pytest.raises(ValueError):
+        target_metrics([WordSequence("d", ["x"], [0], None, None, None)], [[0.5]], 0.5)
+
+
+# --- lexicon ---------------------------------------------------------------------------------------------------------
+
+
+def test_committed_lexicon_is_small_and_sane() -> None:
+    assert DEFAULT_LEXICON.stat().st_size < 1_000_000
+    data = json.loads(DEFAULT_LEXICON.read_text(encoding="utf-8"))
+    assert "train" in data["source"] and data["min_count"] == 3
+    entries = load_lexicon(DEFAULT_LEXICON)
+    assert all(count >= 3 and 0.0 <= rate <= 1.0 for count, rate in entries.values())
+    assert entries["in"][0] > 1000 and entries["in"][1] >= 0.5
+    assert entries["the"][1] == 0.0
+
+
+def _load_build_script():
+    spec = importlib.util.spec_from_file_location(
+        "build_conventionality", REPO / "scripts" / "build_conventionality.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_build_script_counts_train_sample(tmp_path: Path) -> None:
+    folder = tmp_path / "metaphor" / "vua18_seq"
+    folder.mkdir(parents=True)
+    shutil.copy(FIXTURES / "vua18_seq_train_sample.csv", folder / "VUA_seq_formatted_train.csv")
+    module = _load_build_script()
+    lexicon = module.build(tmp_path, min_count=1, conventional_min_count=20, conventional_min_rate=0.5)
+    lemmas = lexicon["lemmas"]
+    assert "." not in lemmas and "," not in lemmas  # punctuation is left out
+    assert lemmas["hit"] == [1, 1.0]  # "hit" is metaphorical in the one sample sentence where it occurs
+    assert lemmas["go"] == [4, 0.0]  # "going", "go" twice and "went" lemmatise together
+    out = tmp_path / "lexicon.json"
+    out.write_text(module.to_json(lexicon), encoding="utf-8")
+    assert load_lexicon(out)["hit"] == (1, 1.0)
+
+
+# --- deliberate metaphor detector ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def detector() -> DeliberateMetaphorDetector:
+    return DeliberateMetaphorDetector()
+
+
+def scores_for(text: str, high: dict[str, float], default: float = 0.05) -> list[TokenScore]:
+    """Word scores as the token model would give them: `high` names the words it finds metaphorical."""
+    return [
+        TokenScore(m.group(), m.start(), m.end(), high.get(m.group(), default)) for m in re.finditer(r"[\w'-]+", text)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("Think of the cache as a pantry.", "pantry"),
+        ("Honestly, it's like a remote control for grown-ups.", "remote control for grown-ups"),
+        ("The undo key should work like a web browser back button.", "web browser back button"),
+        ("What they built is a stress ball of a remote.", "stress ball"),
+        ("The server room was as quiet as a mouse.", "mouse"),
+        ("Imagine the queue as a conveyor belt.", "conveyor belt"),
+        ("A lockfile is akin to a shopping list.", "shopping list"),
+        ("Code review is the equivalent of a fire drill.", "fire drill"),
+        ("She walked as if the floor were made of glass.", "as if the floor were made of glass"),
+    ],
+)
+def test_patterns_find_deliberate_metaphors(detector: DeliberateMetaphorDetector, text: str, span: str) -> None:
+    result = detector.detect(text)
+    assert result.metaphor
+    assert [s.text for s in result.spans] == [span]
+    found = result.spans[0]
+    assert text[found.start : found.end] == span
+    assert 0.5 <= found.score <= 1.0
+
+
+def test_copular_metaphor_needs_token_evidence(detector: DeliberateMetaphorDetector) -> None:
+    text = "Our release process is a relay race."
+    # Patterns alone cannot tell this from "our release process is a manual checklist".
+    assert not detector.detect(text).metaphor
+    result = detector.detect(text, scores_for(text, {"relay": 0.8, "race": 0.8}))
+    assert result.metaphor
+    assert [s.text for s in result.spans] == ["relay race"]
+    assert [t.text for t in result.tokens] == ["relay", "race"]
+    literal = "Our release process is a manual checklist."
+    assert not detector.detect(literal, scores_for(literal, {"checklist": 0.1})).metaphor
+
+
+def test_strong_word_inside_a_pattern_reports_the_phrase(detector: DeliberateMetaphorDetector) -> None:
+    text = "Our release process is a relay race."
+    result = detector.detect(text, scores_for(text, {"relay": 0.85, "race": 0.95}))
+    assert [s.text for s in result.spans] == ["relay race"]
+
+
+NEGATIVES = [
+    "High prices hurt every team this quarter.",
+    "We went over the numbers in the meeting.",
+    "The new hires grasp the idea quickly.",
+    "Changing the schema now would open a can of worms.",
+    "The remote uses the same battery as a phone.",
+    "I'd like a coffee before the call.",
+    "We rely on tools like pandas and numpy.",
+    "We study metaphor in poetry.",
+    "It looks like a bug in the parser.",
+    "John is a developer on the payments team.",
+    "The deploy script works like a charm.",
+    "This is a copy of a file from the old server.",
+    "Let's touch base on Friday and get everyone on the same page.",
+]
+
+
+@pytest.mark.parametrize("text", NEGATIVES)
+def test_negatives_without_scores(detector: DeliberateMetaphorDetector, text: str) -> None:
+    result = detector.detect(text)
+    assert not result.metaphor and result.spans == []
+
+
+@pytest.mark.parametrize(
+    ("text", "high"),
+    [
+        ("High prices hurt every team this quarter.", {"High": 0.97}),  # conventional in VUA: "high" is 61x, 61 %
+        ("We went over the numbers in the meeting.", {"in": 0.99, "over": 0.95}),  # function words
+        ("The new hires grasp the idea quickly.", {"grasp": 0.97}),  # listed as conventional
+        ("Changing the schema now would open a can of worms.", {"can": 0.95, "worms": 0.97}),  # idiom
+        ("We study metaphor in poetry.", {"metaphor": 0.97}),  # the topic, not a use
+    ],
+)
+def test_negatives_with_high_token_scores(
+    detector: DeliberateMetaphorDetector, text: str, high: dict[str, float]
+) -> None:
+    result = detector.detect(text, scores_for(text, high))
+    assert not result.metaphor
+    assert result.tokens  # the token-level detections are still reported
+
+
+def test_strong_fresh_word_is_a_span(detector: DeliberateMetaphorDetector) -> None:
+    text = "The support queue is drowning in tickets."
+    result = detector.detect(text, scores_for(text, {"drowning": 0.96}))
+    assert result.metaphor and [s.text for s in result.spans] == ["drowning"]
+    weaker = detector.detect(text, scores_for(text, {"drowning": 0.7}))
+    assert not weaker.metaphor and [t.text for t in weaker.tokens] == ["drowning"]
+
+
+def test_detect_many_matches_detect(detector: DeliberateMetaphorDetector) -> None:
+    texts = ["Think of the cache as a pantry.", "I'd like a coffee.", "Our release process is a relay race."]
+    scores = [None, None, scores_for(texts[2], {"relay": 0.8, "race": 0.8})]
+    many = detector.detect_many(texts, scores)
+    assert [r.metaphor for r in many] == [True, False, True]
+    assert [r.to_dict() for r in many] == [detector.detect(t, s).to_dict() for t, s in zip(texts, scores, strict=True)]
+    with pytest.raises(ValueError):
+        detector.detect_many(texts, [None])
+
+
+def test_result_dict_and_bad_offsets(detector: DeliberateMetaphorDetector) -> None:
+    text = "Think of the cache as a pantry."
+    bogus = [TokenScore("x", 500, 510, 0.99), TokenScore("y", 5, 2, 0.99)]
+    out = detector.detect(text, bogus).to_dict()
+    assert set(out) == {"metaphor", "metaphor_spans", "metaphor_tokens"}
+    assert out["metaphor"] is True
+    assert out["metaphor_spans"] == [{"text": "pantry", "start": 24, "end": 30, "score": 0.7}]
+
+
+def test_config_threshold_and_unknown_keys() -> None:
+    strict = DeliberateMetaphorDetector({"threshold": 0.95}, nlp=None)
+    result = strict.detect("Think of the cache as a pantry.")
+    assert not result.metaphor and result.score == pytest.approx(0.7)
+    with pytest.raises(ValueError):
+        DeliberateMetaphorDetector({"treshold": 0.4})
+
+
+def test_long_text_is_cut(caplog: pytest.LogCaptureFixture) -> None:
+    short = DeliberateMetaphorDetector({"max_chars": 40})
+    text = "Nothing here at all, just words. " * 3 + "Think of the cache as a pantry."
+    with caplog.at_level(logging.WARNING):
+        assert not short.detect(text).metaphor
+    assert any("first 40" in record.getMessage() for record in caplog.records)
+
+
+def test_is_conventional_uses_lexicon_and_settings() -> None:
+    lexicon = {"in": (1949, 0.524), "relay": (3, 0.9), "race": (9, 0.0)}
+    detector = DeliberateMetaphorDetector(lexicon=lexicon)
+    assert detector.is_conventional("in") and detector.is_conventional("grasp")
+    assert not detector.is_conventional("relay")  # too rare to be conventional
+    looser = DeliberateMetaphorDetector({"conventional_min_count": 2}, lexicon=lexicon)
+    assert looser.is_conventional("relay")
+
+
+def test_tune_threshold_exact() -> None:
+    def result(score: float) -> MetaphorResult:
+        return MetaphorResult(metaphor=False, spans=[], tokens=[], score=score)
+
+    results = [result(0.9), result(0.6), result(0.4), result(0.0)]
+    # F1 at each cut: 0.9 -> 2/3, 0.6 -> 1/2, 0.4 -> 4/5.
+    assert tune_threshold(results, [True, False, True, False]) == pytest.approx(0.4)
+    assert tune_threshold(results, [False] * 4) == 0.5
+    with pytest.raises(ValueError):
+        tune_threshold(results, [True])
+
+
+# --- shared corpora --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.corpus
+@needs_corpus
+def test_corpus_counts_match_source_notes() -> None:
+    metaphor = SHARED / "metaphor"
+    train = load_vua18(metaphor / "vua18_seq", "train")
+    assert len(train) == 6323
+    assert sum(len(s.words) for s in train) == 116_622
+    assert sum(sum(s.labels or []) for s in train) == 13_051
+    assert len(load_vua18(metaphor / "vua18_seq", "val")) == 1550
+    assert len(load_vua18(metaphor / "vua18_seq", "test")) == 2694
+    assert len(load_vua_verb(metaphor / "vua_verb", "train")) == 15_516
+    assert len(load_vua_verb(metaphor / "vua_verb", "test")) == 5873
+    assert len(load_moh_x(metaphor / "moh-x")) == 647
+    assert len(load_trofi(metaphor / "trofi")) == 3737

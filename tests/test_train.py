@@ -1,0 +1,135 @@
+"""The retraining path end to end: config, a few training steps, save, reload, evaluate, suggest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.classify.engine import Engine
+from pipeline.classify.model import ModelConfig, SeciModel
+from pipeline.cli import app
+from pipeline.train.config import TrainConfig
+from pipeline.train.metrics import apply_temperature, expected_calibration_error, fit_temperature
+from pipeline.train.train import train
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def tiny_config(tmp_path: Path, metaphor: bool = True) -> Path:
+    config = {
+        "model": {"base": "fast", "max_length": 64, "stride": 16, "name": "tiny", "version": "t"},
+        "data": {"train": str(FIXTURES / "seci/train.jsonl"), "dev": str(FIXTURES / "seci/dev.jsonl")},
+        "metaphor": {
+            "train": str(FIXTURES / "metaphor/vua18_seq_train_sample.csv") if metaphor else None,
+            "dev": str(FIXTURES / "metaphor/vua18_seq_train_sample.csv") if metaphor else None,
+            "batch_size": 4,
+        },
+        "optim": {"epochs": 2, "max_steps": 3, "batch_size": 8, "patience": 2},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+@pytest.mark.slow
+def test_train_save_reload_evaluate(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    result = train(TrainConfig.from_yaml(tiny_config(tmp_path)), out)
+    for name in ("model.safetensors", "config.json", "training.json", "README.md"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob("*.bin")) and not list(out.glob("*.pt"))
+    assert result.dev is not None and result.dev["n"] == 4
+    assert result.metaphor_dev is not None and 0.0 <= result.metaphor_dev["threshold"] <= 1.0
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "sha256" in card and "train.jsonl" in card
+
+    # Reloaded weights give the same predictions as the model that was saved.
+    engine = Engine.from_dir(out, device="cpu", dtype="float32")
+    texts = ["Please find attached the report.", "I tried the procedure and learned a lot."]
+    first = [p.probabilities for p in engine.predict(texts)]
+    again = [p.probabilities for p in Engine.from_dir(out, device="cpu", dtype="float32").predict(texts)]
+    np.testing.assert_allclose(first, again, atol=1e-6)
+
+    runner = CliRunner()
+    res = runner.invoke(
+        app, ["evaluate", "--model", str(out), "--data", str(FIXTURES / "seci/dev.jsonl"), "--json", "--device", "cpu"]
+    )
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert set(report["baselines"]) == {"majority", "tfidf_logreg"}
+    assert report["model_metrics"]["n"] == 4
+    assert len(report["model_metrics"]["confusion"]["matrix"]) == 4
+
+    res = runner.invoke(
+        app,
+        ["evaluate", "--model", str(out), "--data", str(FIXTURES / "metaphor/vua18_seq_train_sample.csv")]
+        + ["--task", "metaphor", "--json", "--device", "cpu"],
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["level"] == "token"
+
+    res = runner.invoke(
+        app, ["suggest", "--model", str(out), "--pool", str(FIXTURES / "documents"), "-n", "3", "--device", "cpu"]
+    )
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(rows) == 3
+    assert rows[0]["margin"] <= rows[-1]["margin"]
+    assert rows[0]["mode"] is None  # ready to label
+
+
+@pytest.mark.slow
+def test_mode_only_training_and_staged_init(tmp_path: Path) -> None:
+    stage = tmp_path / "stage"
+    train(TrainConfig.from_yaml(tiny_config(tmp_path)), stage)
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path, metaphor=False))
+    cfg.optim.init_from = str(stage)
+    cfg.optim.epochs = 1
+    result = train(cfg, tmp_path / "final")
+    assert result.metaphor_dev is None
+    assert result.dev is not None
+
+
+def test_config_rejects_unknown_settings() -> None:
+    with pytest.raises(ValueError, match="unknown optim settings"):
+        TrainConfig.from_dict({"optim": {"learning_rate": 1}})
+    with pytest.raises(ValueError, match="unknown config sections"):
+        TrainConfig.from_dict({"trainer": {}})
+
+
+def test_saved_weights_are_only_the_trained_part(tmp_path: Path) -> None:
+    model = SeciModel(ModelConfig())
+    model.save(tmp_path)
+    size = (tmp_path / "model.safetensors").stat().st_size
+    assert size < 25 * 1024 * 1024
+    state = model.trained_state()
+    assert not any("word_embeddings" in k for k in state)
+    assert any(k.startswith("metaphor_head") for k in state) and any(k.startswith("mode_head") for k in state)
+
+
+def test_missing_weights_are_an_error(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    model = SeciModel(ModelConfig())
+    model.save(tmp_path)
+    state = {k: v for k, v in model.trained_state().items() if not k.startswith("mode_head")}
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match="weights lack"):
+        SeciModel.load(tmp_path)
+
+
+def test_temperature_scaling_reduces_overconfidence() -> None:
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 4, size=2000)
+    # An overconfident model: right 60% of the time but always ~97% sure.
+    pred = np.where(rng.random(2000) < 0.6, gold, (gold + 1) % 4)
+    logits = np.full((2000, 4), -2.0)
+    logits[np.arange(2000), pred] = 2.0
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    t = fit_temperature(gold, probs)
+    assert t > 1.5
+    assert expected_calibration_error(gold, apply_temperature(probs, t)) < 0.5 * expected_calibration_error(gold, probs)
