@@ -186,5 +186,37 @@ def suggest(
         sys.stdout.write(lines)
 
 
+@app.command()
+def timeline(
+    results: Annotated[Path, typer.Argument(help="A `seci batch` output folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Report folder to write.")],
+    freq: Annotated[str, typer.Option("--freq", help="auto, D, W or M.")] = "auto",
+    teams: TeamsOpt = None,
+    max_teams: Annotated[int, typer.Option("--max-teams", help="Team sections in the report.")] = 50,
+) -> None:
+    """Per-team knowledge-spiral timelines, ba and the HTML report."""
+    from pipeline.report import build_timeline
+
+    if freq not in ("auto", "D", "W", "M"):
+        raise typer.BadParameter("--freq must be auto, D, W or M")
+    report = build_timeline(results, out, freq=freq, teams=teams, max_teams=max_teams)
+    table = Table(title=f"{report.items} items, {len(report.teams)} teams", show_header=True)
+    for column in ("team", "items", "people", "turns", "coherence", "stall", "dominant"):
+        table.add_column(column)
+    for t in report.teams[:20]:
+        coherence = "n/a" if t.coherence is None else f"{t.coherence:.2f}"
+        table.add_row(
+            t.team,
+            str(t.items),
+            str(t.participants),
+            str(t.turns_completed),
+            coherence,
+            str(t.stall_mode),
+            t.dominant_mode,
+        )
+    err.print(table)
+    err.print(f"report: {report.index_html}")
+
+
 if __name__ == "__main__":
     app()

@@ -132,7 +132,9 @@ def test_team_precedence(tmp_path: Path) -> None:
     assert teams["Bed004"] == "Bed"
 
     rules_file = tmp_path / "teams.yaml"
-    rules_file.write_text("teams:\n  design-red:\n    threads: [ES2002a]\n", encoding="utf-8")
+    rules_file.write_text(
+        "teams:\n  design-red:\n    threads: [ES2002a]\n  icsi:\n    people: [Nobody@example.com]\n", encoding="utf-8"
+    )
     items, _, _ = run([qmsum], teams=TeamRules.load(rules_file))
     teams = {i.thread: i.team for i in items}
     assert teams["ES2002a"] == "design-red"  # the teams file wins

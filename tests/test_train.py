@@ -24,7 +24,7 @@ def tiny_config(tmp_path: Path, metaphor: bool = True) -> Path:
         "model": {"base": "fast", "max_length": 64, "stride": 16, "name": "tiny", "version": "t"},
         "data": {"train": str(FIXTURES / "seci/train.jsonl"), "dev": str(FIXTURES / "seci/dev.jsonl")},
         "metaphor": {
-            "train": str(FIXTURES / "metaphor/vua18_seq_train_sample.csv") if metaphor else None,
+            "train": str(FIXTURES / "metaphor/vuamc_corpus_train_sample.csv") if metaphor else None,
             "dev": str(FIXTURES / "metaphor/vua18_seq_train_sample.csv") if metaphor else None,
             "batch_size": 4,
         },

@@ -391,6 +391,8 @@ class Engine:
         return combined, token_probs
 
     def _run(self, encoded: _Encoded, texts: Sequence[str]) -> list[Prediction]:
+        if encoded.n_texts == 0:
+            return []
         combined, token_probs = self._infer(encoded)
         n_windows = np.bincount(encoded.win_item, minlength=encoded.n_texts)
         offsets = encoded.offsets

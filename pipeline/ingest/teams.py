@@ -17,6 +17,7 @@ import yaml
 from pipeline.items import Item
 
 MAX_TEAMS_FILE_BYTES = 8 * 1024 * 1024
+PLURALS = {"people": "person", "threads": "thread", "paths": "path"}
 
 
 @dataclass
@@ -60,7 +61,7 @@ class TeamRules:
                 raise ValueError(f"{path}: team {team!r} must map to people/threads/paths lists")
             for kind, keys in spec.items():
                 for key in keys or []:
-                    rules._add(kind.rstrip("s"), str(key), str(team), str(path))
+                    rules._add(PLURALS.get(kind, kind), str(key), str(team), str(path))
         return rules
 
     def _add(self, kind: str, key: str, team: str, where: str) -> None:

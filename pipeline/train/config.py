@@ -19,7 +19,10 @@ class DataConfig:
 
 @dataclass
 class MetaphorConfig:
-    train: str | None = None  # word-level metaphor file (VUA-18 train); None trains the mode head only
+    # Word-level metaphor files (VUA-18 train first); none trains the mode head only. Sentences
+    # repeated across files are used once (the first file's labels win), and sentences of the dev
+    # file are never trained on, which lets a superset such as the VUAMC train partition be added.
+    train: list[str] = field(default_factory=list)
     dev: str | None = None  # for the threshold and early stopping (VUA-18 val)
     weight: float = 1.0  # the token loss's weight against the mode loss
     pos_weight: float = 3.0  # metaphor words are ~12% of VUA tokens
@@ -68,6 +71,10 @@ class TrainConfig:
             for key in ("train", "dev"):
                 if kind is DataConfig and isinstance(section.get(key), str):
                     section[key] = [section[key]]
+            if kind is MetaphorConfig and isinstance(section.get("train"), str):
+                section["train"] = [section["train"]]
+            if kind is MetaphorConfig and section.get("train") is None:
+                section["train"] = []
             if kind is ModelConfig and "modes" in section:
                 section["modes"] = tuple(section["modes"])
             return kind(**section)

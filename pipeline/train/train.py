@@ -73,6 +73,24 @@ def vua_examples(sentences, tokenizer, max_length: int) -> list[tuple[list[int],
     return out
 
 
+def metaphor_sentences(paths: list[str], dev: list) -> list:
+    """Training sentences from several files, each sentence once, none of the dev file's."""
+    from pipeline.train.vua import load_metaphor_file
+
+    seen = {" ".join(s.words).lower() for s in dev}
+    out = []
+    for path in paths:
+        kept = 0
+        for sentence in load_metaphor_file(path):
+            key = " ".join(sentence.words).lower()
+            if key not in seen and sentence.labels is not None:
+                seen.add(key)
+                out.append(sentence)
+                kept += 1
+        log.info("%s: %d new training sentences", path, kept)
+    return out
+
+
 def pad(rows: list[list[int]], value: int) -> torch.Tensor:
     width = max(len(r) for r in rows)
     return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
@@ -138,16 +156,16 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     train_data = load_labelled(config.data.train, mcfg.modes) if config.data.train else None
     dev_data = load_labelled(config.data.dev, mcfg.modes) if config.data.dev else None
     seci_train = seci_windows(train_data, tokenizer, config) if train_data else []
-    use_metaphor = config.metaphor.train is not None and config.metaphor.weight > 0
+    use_metaphor = bool(config.metaphor.train) and config.metaphor.weight > 0
     vua_train = vua_dev = None
     if use_metaphor:
         from pipeline.train.vua import load_metaphor_file
 
-        sentences = load_metaphor_file(config.metaphor.train)
+        vua_dev = load_metaphor_file(config.metaphor.dev) if config.metaphor.dev else None
+        sentences = metaphor_sentences(config.metaphor.train, vua_dev or [])
         if config.metaphor.max_train_sentences:
             sentences = sentences[: config.metaphor.max_train_sentences]
         vua_train = vua_examples(sentences, tokenizer, mcfg.max_length)
-        vua_dev = load_metaphor_file(config.metaphor.dev) if config.metaphor.dev else None
     if not seci_train and not vua_train:
         raise ValueError("nothing to train on: give data.train, metaphor.train or both")
     log.info("training windows: %d SECI, %d VUA", len(seci_train), len(vua_train or []))
@@ -263,8 +281,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
 def write_training_record(out: Path, config: TrainConfig, result: TrainResult, history: list[dict]) -> None:
     """`training.json` (what evaluation and the model card read) and the model card itself."""
     files = [*config.data.train, *config.data.dev]
-    if config.metaphor.train:
-        files.append(config.metaphor.train)
+    files.extend(config.metaphor.train)
     if config.metaphor.dev:
         files.append(config.metaphor.dev)
     record = {
