@@ -218,5 +218,162 @@ def timeline(
     err.print(f"report: {report.index_html}")
 
 
+# -- score and batch (the hot path: pipeline/classify/score.py, batch.py) ------------------------------
+
+ModelOpt = Annotated[Path, typer.Option("--model", help="A saved seci model directory.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+DtypeOpt = Annotated[
+    str, typer.Option("--dtype", help="auto (bf16 where native), float32, bfloat16, float16 or int8 (CPU).")
+]
+DEFAULT_MODEL_DIR = Path("models/seci-fast")
+
+
+@app.command()
+def score(
+    path: Annotated[str, typer.Argument(help="A file, a folder, or - to read one text from standard input.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result object of INTERFACE.md.")] = False,
+    model: ModelOpt = DEFAULT_MODEL_DIR,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+) -> None:
+    """Score one input: its SECI mode, probabilities and deliberate metaphors, per item and overall."""
+    from pipeline.classify.batch import ModelNotFound, Scorer
+    from pipeline.classify.score import ScoreError, score_path, score_text
+
+    if path != "-" and not Path(path).exists():
+        err.print(f"[red]no such file or folder: {path}")
+        raise typer.Exit(2)
+    try:
+        scorer = Scorer.load(model, device=device, dtype=dtype)
+        if path == "-":
+            result = score_text(sys.stdin.read(), scorer)
+        else:
+            result = score_path(Path(path), scorer)
+    except ModelNotFound as exc:
+        err.print(f"[red]{exc}")
+        raise typer.Exit(2) from None
+    except ScoreError as exc:
+        err.print(f"[red]cannot score {path}: {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        return
+    _print_score(result)
+
+
+def _print_score(result: object) -> None:
+    data = result.to_dict()  # type: ignore[attr-defined]
+    out = Console()
+    probs = data["probabilities"]
+    overall = Table(title=f"SECI mode: [bold]{data['mode']}[/bold]  ({data['model']})", show_header=True)
+    for mode in probs:
+        overall.add_column(mode, justify="right")
+    overall.add_row(*(f"{p:.2f}" for p in probs.values()))
+    out.print(overall)
+    items = Table(title=f"{len(data['items'])} item(s)", show_lines=False)
+    for column in ("id", "mode", "p", "ba", "metaphor", "metaphor spans", "text"):
+        items.add_column(column, overflow="fold", max_width=48 if column == "text" else None)
+    for row in data["items"]:
+        spans = ", ".join(f"{s['text']} ({s['score']:.2f})" for s in row["metaphor_spans"])
+        text = row.get("text") or ""
+        items.add_row(
+            row["id"],
+            row["mode"],
+            f"{row['probabilities'][row['mode']]:.2f}",
+            row["ba"],
+            "-" if row["metaphor"] is None else "yes" if row["metaphor"] else "no",
+            spans,
+            text[:120] + ("..." if len(text) > 120 else ""),
+        )
+    out.print(items)
+    for warning in data["warnings"]:
+        err.print(f"[yellow]{warning}")
+
+
+@app.command()
+def batch(
+    inputs: Inputs,
+    out: Annotated[Path, typer.Option("--out", help="Results folder (items, errors.jsonl, run.json).")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl.")] = "parquet",
+    teams: TeamsOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip items already scored in --out.")] = False,
+    engine: Annotated[str, typer.Option("--engine", help="local, or ray (pip install 'seci[ray]').")] = "local",
+    device: DeviceOpt = "auto",
+    model: ModelOpt = DEFAULT_MODEL_DIR,
+    no_text: Annotated[bool, typer.Option("--no-text", help="Leave the item text out of the results.")] = False,
+    dtype: DtypeOpt = "auto",
+    metaphor: Annotated[
+        str, typer.Option("--metaphor", help="rules (spaCy deliberate-metaphor rules) or tokens (model only).")
+    ] = "rules",
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Items per chunk (one part file each).")] = 1024,
+    ray_actors: Annotated[int | None, typer.Option("--ray-actors", help="Model replicas for --engine ray.")] = None,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Ray cluster address (e.g. auto); default: local Ray.")
+    ] = None,
+    config: Annotated[Path, typer.Option("--config", help="Ingestion settings.")] = Path("configs/ingest.yaml"),
+) -> None:
+    """Score every item of an archive into --out, streaming; resumable after a crash with --resume."""
+    from rich.progress import TimeRemainingColumn
+
+    from pipeline.classify.batch import BatchProgress, ModelNotFound, OutputExists, run_batch
+    from pipeline.ingest import IngestOptions
+
+    options = IngestOptions.from_yaml(config) if config.exists() else IngestOptions()
+    progress = Progress(
+        TextColumn("[bold]batch"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=err,
+        transient=True,
+    )
+
+    with progress:
+        task = progress.add_task("batch", total=None, stats="")
+
+        def on_progress(state: BatchProgress) -> None:
+            stats = f"{state.items_done:,} items  {state.items_per_second:,.1f} items/s"
+            if state.items_skipped:
+                stats += f"  {state.items_skipped:,} skipped"
+            if state.errors:
+                stats += f"  {state.errors:,} errors"
+            progress.update(task, total=state.files_total, completed=state.files_done, stats=stats)
+
+        try:
+            summary = run_batch(
+                inputs,
+                out,
+                model_dir=model,
+                fmt=fmt,
+                teams=teams,
+                resume=resume,
+                engine=engine,
+                device=device,
+                dtype=dtype,
+                include_text=not no_text,
+                metaphor=metaphor,
+                chunk_size=chunk_size,
+                ingest_options=options,
+                ray_actors=ray_actors,
+                ray_address=ray_address,
+                progress=on_progress,
+            )
+        except (ModelNotFound, OutputExists, ValueError) as exc:
+            err.print(f"[red]{exc}")
+            raise typer.Exit(2) from None
+    table = Table(title="batch", show_header=False)
+    data = summary.to_dict()
+    for key in ("inputs", "items", "rows", "skipped_by_resume", "duplicates", "errors", "items_per_second"):
+        table.add_row(key, str(data[key]))
+    table.add_row("seconds", str(data["timings"].get("total")))
+    err.print(table)
+    err.print(f"items: {summary.output}")
+    if summary.errors:
+        err.print(f"errors: {out / 'errors.jsonl'}")
+
+
 if __name__ == "__main__":
     app()

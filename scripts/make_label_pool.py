@@ -193,6 +193,36 @@ def extend(args: argparse.Namespace) -> None:
     print("extension:", Counter(r["selection"] for r in new_rows), "from", len(candidates), "unlabelled train items")
 
 
+FIGURATIVE = re.compile(
+    r"\b(like an? |as if|as though|think of (it|this|that|them|us|\w+) as|imagine|akin to|analog(y|ous)|"
+    r"metaphor|equivalent of|reminds? me of|(kind|sort) of an? |is (just )?an? \w+ (of|for) )",
+    re.I,
+)
+
+
+def extend_metaphor(args: argparse.Namespace) -> None:
+    """A third round for the item-level metaphor flag, whose dev positives were few: unlabelled *dev*
+    items that match a simile or analogy pattern. The pattern only selects; people label."""
+    existing = [json.loads(line) for line in (args.out / "pool.jsonl").read_text(encoding="utf-8").splitlines()]
+    taken = {r["id"] for r in existing}
+    candidates = [i for (split, _), items in collect(args.shared).items() if split == "dev" for i in items]
+    candidates = sorted((i for i in candidates if i.id not in taken and FIGURATIVE.search(i.text)), key=lambda i: i.id)
+    rng = random.Random(args.seed + 2)
+    chosen = rng.sample(candidates, min(args.extend_metaphor, len(candidates)))
+    start = len(existing)
+    new_rows = [
+        pool_row(f"k{start + n:04d}", item, "dev", "pattern:figurative", args.shared)
+        for n, item in enumerate(sorted(chosen, key=lambda i: i.id))
+    ]
+    with (args.out / "pool.jsonl").open("a", encoding="utf-8") as fh:
+        for row in new_rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    rng.shuffle(new_rows)
+    for b in range(args.batches):
+        write_batch(args.out / "batches" / f"figurative{b}.txt", new_rows[b :: args.batches])
+    print("metaphor extension:", len(new_rows), "of", len(candidates), "matching dev items")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
@@ -202,7 +232,11 @@ def main() -> None:
     parser.add_argument("--second", type=int, default=330, help="dev items labelled a second time, blind")
     parser.add_argument("--extend", type=int, default=0, help="second round: this many candidates per rare mode")
     parser.add_argument("--per-team", type=int, default=12, help="second round: at most this many per team")
+    parser.add_argument("--extend-metaphor", type=int, default=0, help="third round: dev items with figurative cues")
     args = parser.parse_args()
+    if args.extend_metaphor:
+        extend_metaphor(args)
+        return
     if args.extend:
         extend(args)
         return

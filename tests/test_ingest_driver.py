@@ -26,7 +26,7 @@ def run(inputs: list[Path], **kwargs) -> tuple[list[Item], list[InputError], Ing
 
 
 def test_every_fixture_format_is_dispatched_to_its_reader(tmp_path: Path) -> None:
-    items, errors, summary = run([FIXTURES / "email", FIXTURES / "meetings", FIXTURES / "documents"])
+    items, _errors, summary = run([FIXTURES / "email", FIXTURES / "meetings", FIXTURES / "documents"])
     sources = {i.source for i in items}
     assert sources == {"email", "meeting", "document"}
     by_path = {Path(i.path).name: i.source for i in items}

@@ -66,8 +66,10 @@ def test_train_save_reload_evaluate(tmp_path: Path) -> None:
 
     res = runner.invoke(
         app,
-        ["evaluate", "--model", str(out), "--data", str(FIXTURES / "metaphor/vua18_seq_train_sample.csv")]
-        + ["--task", "metaphor", "--json", "--device", "cpu"],
+        [
+            *("evaluate", "--model", str(out), "--data", str(FIXTURES / "metaphor/vua18_seq_train_sample.csv")),
+            *("--task", "metaphor", "--json", "--device", "cpu"),
+        ],
     )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["level"] == "token"
