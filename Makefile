@@ -19,7 +19,9 @@ $(BIN)/seci: pyproject.toml requirements.lock
 setup: $(BIN)/seci
 
 demo: setup
-	$(BIN)/seci ingest data/samples --out runs/demo/items.jsonl
+	$(BIN)/seci batch data/samples --out runs/demo
+	$(BIN)/seci timeline runs/demo --out runs/demo/report
+	@echo "The report is at runs/demo/report/index.html"
 
 test: setup
 	$(BIN)/python -m pytest -q

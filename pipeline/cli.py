@@ -238,17 +238,16 @@ def score(
 ) -> None:
     """Score one input: its SECI mode, probabilities and deliberate metaphors, per item and overall."""
     from pipeline.classify.batch import ModelNotFound, Scorer
-    from pipeline.classify.score import ScoreError, score_path, score_text
+    from pipeline.classify.score import MAX_STDIN_CHARS, ScoreError, score_path, score_text
 
     if path != "-" and not Path(path).exists():
         err.print(f"[red]no such file or folder: {path}")
         raise typer.Exit(2)
+    # Bounded read: one character over the limit is enough for score_text to refuse the input.
+    text = sys.stdin.read(MAX_STDIN_CHARS + 1) if path == "-" else None
     try:
         scorer = Scorer.load(model, device=device, dtype=dtype)
-        if path == "-":
-            result = score_text(sys.stdin.read(), scorer)
-        else:
-            result = score_path(Path(path), scorer)
+        result = score_text(text, scorer) if text is not None else score_path(Path(path), scorer)
     except ModelNotFound as exc:
         err.print(f"[red]{exc}")
         raise typer.Exit(2) from None

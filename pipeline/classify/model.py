@@ -47,6 +47,7 @@ class ModelConfig:
     modes: tuple[str, ...] = MODES
     temperature: float = 1.0  # fitted on dev after training (calibration)
     metaphor_threshold: float = 0.5  # token-level, chosen on VUA-18 val
+    deliberate_threshold: float = 0.5  # item-level deliberate metaphor, chosen on the SECI dev items
     name: str = "seci-fast"
     version: str = "0"
     extra: dict[str, str] = field(default_factory=dict)

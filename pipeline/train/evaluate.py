@@ -92,35 +92,52 @@ def evaluate_words(engine: Engine, data: Path) -> dict[str, Any]:
     }
 
 
-def evaluate_deliberate(engine: Engine, data: Path) -> dict[str, Any]:
-    """Item-level deliberate metaphor/analogy flags against labelled SECI items."""
-    from pipeline.classify.predict import deliberate_metaphors
+def deliberate_scores(engine: Engine, texts: list[str]) -> list[float]:
+    """Each text's best deliberate-metaphor span score (patterns plus the token model's word scores)."""
+    from pipeline.classify.batch import token_scores
+    from pipeline.classify.metaphor import DeliberateMetaphorDetector
 
-    rows = load_labelled([data], engine.config.modes)
-    keep = [i for i, m in enumerate(rows.metaphor) if m is not None]
-    texts = [rows.texts[i] for i in keep]
-    gold = np.array([bool(rows.metaphor[i]) for i in keep])
-    results = deliberate_metaphors(texts, engine.predict(texts), engine.config.metaphor_threshold)
-    pred = np.array([r.metaphor for r in results])
-    tp = int((pred & gold).sum())
-    fp = int((pred & ~gold).sum())
-    fn = int((~pred & gold).sum())
+    detector = DeliberateMetaphorDetector({"token_threshold": float(engine.config.metaphor_threshold)})
+    predictions = engine.predict(texts)
+    scores = [token_scores(t, p) for t, p in zip(texts, predictions, strict=True)]
+    return [r.score for r in detector.detect_many(texts, scores)]
+
+
+def flag_metrics(gold: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    pred = scores >= threshold
+    tp, fp, fn = int((pred & gold).sum()), int((pred & ~gold).sum()), int((~pred & gold).sum())
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+
+
+def tune_deliberate(engine: Engine, data: Labelled) -> tuple[float, dict[str, Any]]:
+    """The item threshold with the best F1 on labelled items (used on dev), and the metrics there."""
+    keep = [i for i, m in enumerate(data.metaphor) if m is not None]
+    gold = np.array([bool(data.metaphor[i]) for i in keep], dtype=bool)
+    scores = np.array(deliberate_scores(engine, [data.texts[i] for i in keep]))
+    candidates = sorted({float(s) for s in scores if s > 0}, reverse=True) or [engine.config.deliberate_threshold]
+    best = max(candidates, key=lambda t: (flag_metrics(gold, scores, t)["f1"], t))
+    return best, {"items": len(keep), "positives": int(gold.sum()), **flag_metrics(gold, scores, best)}
+
+
+def evaluate_deliberate(engine: Engine, data: Path) -> dict[str, Any]:
+    """Item-level deliberate metaphor/analogy flags against labelled SECI items."""
+    rows = load_labelled([data], engine.config.modes)
+    keep = [i for i, m in enumerate(rows.metaphor) if m is not None]
+    gold = np.array([bool(rows.metaphor[i]) for i in keep], dtype=bool)
+    scores = np.array(deliberate_scores(engine, [rows.texts[i] for i in keep]))
+    threshold = engine.config.deliberate_threshold
     return {
         "task": "metaphor",
         "level": "item (deliberate metaphor or analogy)",
         "data": str(data),
         "model": _model_name(engine),
+        "threshold": threshold,
         "items": len(keep),
         "positives": int(gold.sum()),
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
+        **flag_metrics(gold, scores, threshold),
     }
 
 

@@ -7,6 +7,7 @@ step), early stopping on dev, calibration on dev, save. Everything a run depends
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import logging
@@ -40,6 +41,7 @@ class TrainResult:
     best_epoch: int
     dev: dict | None
     metaphor_dev: dict | None
+    deliberate_dev: dict | None
     seconds: float
 
 
@@ -199,7 +201,11 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     mode_loss = nn.CrossEntropyLoss(weight=weights)
     token_loss = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(config.metaphor.pos_weight))
     dtype = pick_dtype(torch.device("cpu")) if opt.bf16 else torch.float32
-    engine = Engine(model, tokenizer, torch.device("cpu"), dtype)
+
+    def engine() -> Engine:
+        # The engine casts its model to the inference dtype, so it gets a copy, never the weights in training.
+        return Engine(copy.deepcopy(model), tokenizer, torch.device("cpu"), dtype)
+
     vua_stream = (
         itertools.chain.from_iterable(batches(vua_train, config.metaphor.batch_size, rng) for _ in itertools.count())
         if vua_train
@@ -243,8 +249,9 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
             report(f"epoch {epoch}", step + 1, steps_per_epoch)
 
         model.eval()
-        dev_f1 = evaluate_seci(engine, dev_data)[0]["macro_f1"] if dev_data else None
-        metaphor_f1 = evaluate_metaphor(engine, vua_dev)["f1"] if vua_dev else None
+        scorer = engine()
+        dev_f1 = evaluate_seci(scorer, dev_data)[0]["macro_f1"] if dev_data else None
+        metaphor_f1 = evaluate_metaphor(scorer, vua_dev)["f1"] if vua_dev else None
         # Early stopping watches the mode task, our primary output; the metaphor F1 breaks ties
         # (and decides alone in a metaphor-only stage).
         score = (dev_f1 or 0.0) + (1e-3 if dev_f1 is not None else 1.0) * (metaphor_f1 or 0.0)
@@ -264,16 +271,24 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     model.load_state_dict({k: v.float() for k, v in best_state.items()}, strict=False)
     model.eval()
     dev_report = None
+    mcfg.temperature = 1.0
+    scorer = engine()
     if dev_data:
-        mcfg.temperature = 1.0
-        _, raw = evaluate_seci(engine, dev_data)
+        _, raw = evaluate_seci(scorer, dev_data)
         mcfg.temperature = fit_temperature(dev_data.labels, raw)
         dev_report = classification_report(dev_data.labels, apply_temperature(raw, mcfg.temperature), mcfg.modes)
-    metaphor_report = evaluate_metaphor(engine, vua_dev) if vua_dev else None
+    metaphor_report = evaluate_metaphor(scorer, vua_dev) if vua_dev else None
     if metaphor_report:
         mcfg.metaphor_threshold = metaphor_report["threshold"]
+    deliberate_report = None
+    if dev_data and any(m is not None for m in dev_data.metaphor):
+        from pipeline.train.evaluate import tune_deliberate
+
+        mcfg.deliberate_threshold, deliberate_report = tune_deliberate(engine(), dev_data)
     model.save(out)
-    result = TrainResult(out, epochs_run, best_epoch, dev_report, metaphor_report, time.perf_counter() - started)
+    result = TrainResult(
+        out, epochs_run, best_epoch, dev_report, metaphor_report, deliberate_report, time.perf_counter() - started
+    )
     write_training_record(out, config, result, history)
     return result
 
@@ -295,6 +310,7 @@ def write_training_record(out: Path, config: TrainConfig, result: TrainResult, h
         "seconds": round(result.seconds, 1),
         "dev": result.dev,
         "metaphor_dev": result.metaphor_dev,
+        "deliberate_dev": result.deliberate_dev,
     }
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     from pipeline.train.card import write_model_card

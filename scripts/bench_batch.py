@@ -1,0 +1,161 @@
+"""Benchmark `seci batch` end to end on a large synthetic archive made by resampling real items.
+
+    .venv/bin/python scripts/bench_batch.py [--n 200000] [--model models/seci-fast] [--metaphor rules|tokens]
+
+Writes the archive as generic JSONL (files of 10,000 items, each item a real one drawn with replacement and
+given its own id), measures the engine's own items/s and the classify step's (engine plus metaphor rules)
+on a sample of the same items in this process, then runs `run_batch` over the whole archive in a child
+process and prints its throughput, its ratio to the engine's, the time each stage was busy, and the child's
+peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_inference import default_sources, emit, load_model, real_items  # noqa: E402
+
+from pipeline.classify.batch import Scorer  # noqa: E402
+from pipeline.items import Item  # noqa: E402
+
+log = logging.getLogger("bench")
+ITEMS_PER_FILE = 10_000
+CHILD = """
+import json, sys
+from pathlib import Path
+from pipeline.classify.batch import run_batch
+args = json.loads(sys.argv[1])
+summary = run_batch([Path(args["archive"])], Path(args["out"]), model_dir=Path(args["model"]), fmt=args["format"],
+                    metaphor=args["metaphor"], chunk_size=args["chunk_size"], device=args["device"])
+sys.stdout.write(json.dumps(summary.to_dict()))
+"""
+
+
+def write_archive(pool: list[Item], n: int, folder: Path, seed: int = 0) -> int:
+    """n items drawn with replacement from the pool, as generic JSONL; returns the bytes written."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for start in range(0, n, ITEMS_PER_FILE):
+        lines = []
+        for k in range(start, min(n, start + ITEMS_PER_FILE)):
+            item = rng.choice(pool)
+            row = {
+                "id": f"syn-{k:07d}",
+                "text": item.text,
+                "source": item.source,
+                "title": item.title,
+                "authors": item.authors,
+                "participants": item.participants,
+                "timestamp": item.timestamp.isoformat() if item.timestamp else None,
+            }
+            lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        path = folder / f"archive-{start // ITEMS_PER_FILE:04d}.jsonl"
+        path.write_text("".join(lines), encoding="utf-8")
+        written += path.stat().st_size
+    return written
+
+
+def classify_rates(scorer: Scorer, items: list[Item], chunk_size: int) -> tuple[float, float]:
+    """items/s of the engine alone, and of the engine plus building rows (metaphor rules included)."""
+    chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
+    scorer.engine.predict([i.text for i in items[:8]])
+    t0 = time.perf_counter()
+    scored = list(scorer.engine.predict_stream(iter(chunks), texts_of=lambda c: [i.text for i in c]))
+    engine_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for chunk, predictions in scored:
+        scorer.rows(chunk, predictions)
+    rows_seconds = time.perf_counter() - t0
+    return len(items) / engine_seconds, len(items) / (engine_seconds + rows_seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=200_000, help="items in the synthetic archive")
+    parser.add_argument("--pool", type=int, default=2000, help="real items to resample from")
+    parser.add_argument("--sample", type=int, default=1000, help="items to measure the engine on")
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--data", type=Path, nargs="*", default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--format", default="parquet", choices=("parquet", "jsonl"))
+    parser.add_argument("--metaphor", default="rules", choices=("rules", "tokens"))
+    parser.add_argument("--chunk-size", type=int, default=1024)
+    parser.add_argument("--any-length", action="store_true", help="also take items longer than one window")
+    parser.add_argument("--workdir", type=Path, default=None, help="where to put the archive (default: a temp dir)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("pipeline").setLevel(logging.ERROR)
+
+    model_dir, random_heads = load_model(args.model)
+    scorer = Scorer.load(model_dir, device=args.device, metaphor=args.metaphor)
+    body = scorer.engine.config.max_length - 2
+
+    def fits(item: Item) -> bool:
+        return args.any_length or len(scorer.engine.tokenizer(item.text, add_special_tokens=False)["input_ids"]) <= body
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="seci-bench-batch-"))
+    archive, out = work / "archive", work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(archive, ignore_errors=True)
+    log.info("collecting %d real items", args.pool)
+    pool = real_items(args.pool, args.data or default_sources(), fits)
+    size = write_archive(pool, args.n, archive)
+    emit(f"# bench_batch: {args.n:,} items resampled from {len(pool):,} real ones, {size / 2**20:.0f} MiB of JSONL")
+    engine = scorer.engine
+    emit(f"model {scorer.model_name}{' (random heads)' * random_heads}, {engine.device} {engine.precision}")
+
+    rng = random.Random(1)
+    sample = [rng.choice(pool) for _ in range(min(args.sample, args.n))]
+    log.info("engine alone on %d items", len(sample))
+    engine_rate, classify_rate = classify_rates(scorer, sample, args.chunk_size)
+
+    log.info("run_batch over the archive (child process)")
+    child_args = {
+        "archive": str(archive),
+        "out": str(out),
+        "model": str(model_dir),
+        "format": args.format,
+        "metaphor": args.metaphor,
+        "chunk_size": args.chunk_size,
+        "device": args.device,
+    }
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(child_args)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"run_batch failed:\n{done.stderr[-4000:]}")
+    summary = json.loads(done.stdout)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    timings = summary["timings"]
+    rate = summary["items"] / timings["total"]
+
+    emit(f"end to end: {summary['items']:,} items in {timings['total']:.1f} s = {rate:.1f} items/s (after loading)")
+    emit(f"engine alone: {engine_rate:.1f} items/s; with metaphor {args.metaphor}, rows: {classify_rate:.1f} items/s")
+    emit(f"end to end / engine: {rate / engine_rate:.0%}; end to end / classify step: {rate / classify_rate:.0%}")
+    emit(f"peak RSS of the batch process: {peak_mb:,.0f} MB")
+    emit("busy seconds per stage (they overlap): " + ", ".join(f"{k} {v}" for k, v in timings.items()))
+    emit(f"rows {summary['rows']:,}, errors {summary['errors']}, parts {summary['parts']}, output {summary['output']}")
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""`seci batch`: end to end on fixtures, errors accounting, resume, crash safety (kill -9), Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+
+from pipeline.aggregate.ba import BA_TYPES
+from pipeline.aggregate.results import load_results
+from pipeline.classify.batch import OutputExists, ResultStore, Scorer, row_schema, run_batch
+from pipeline.classify.engine import Engine
+from pipeline.classify.metaphor import DeliberateMetaphorDetector, MetaphorResult
+from pipeline.classify.model import ModelConfig, SeciModel
+from pipeline.ingest import ingest
+from pipeline.items import Item
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+INPUTS = [FIXTURES / "meetings" / "handmade", FIXTURES / "documents" / "pushback.md", FIXTURES / "email" / "three.mbox"]
+FIELDS = {
+    "id", "source", "path", "team", "timestamp", "authors", "participants", "ba", "mode", "probabilities",
+    "metaphor", "metaphor_spans", "metaphor_tokens", "text", "model", "thread", "position", "title", "medium",
+    "meta", "start_seconds", "end_seconds", "content_hash", "warnings",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "seci-test"
+    SeciModel(ModelConfig(name="test", version="1")).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine(model_dir: Path) -> Engine:
+    return Engine.from_dir(model_dir, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def fast(engine: Engine) -> Scorer:
+    """Model only: the metaphor rules (spaCy) are tested once, in the end-to-end test."""
+    return Scorer(engine, None)
+
+
+def _rows(out: Path) -> list[dict]:
+    if (out / "items.parquet").exists():
+        return pq.read_table(out / "items.parquet").to_pylist()
+    return [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+
+
+def _archive(folder: Path, n: int) -> Path:
+    """A generic JSONL archive of n short, distinct items built from a train-part fixture."""
+    paragraphs = [p for p in (FIXTURES / "documents" / "pep-0008.rst").read_text().split("\n\n") if len(p) > 60]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "archive.jsonl"
+    with path.open("w") as fh:
+        for i in range(n):
+            text = f"{paragraphs[i % len(paragraphs)][:300]} (item {i})"
+            fh.write(json.dumps({"id": f"item-{i:04d}", "text": text}) + "\n")
+    return path
+
+
+def test_end_to_end_parquet_with_errors(tmp_path: Path, engine: Engine) -> None:
+    broken = tmp_path / "in" / "broken.pdf"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a pdf at all")
+    inputs = [*INPUTS, broken.parent]
+    expected = [r for r in ingest(inputs) if isinstance(r, Item)]
+    rules = Scorer(engine, DeliberateMetaphorDetector())
+    out = tmp_path / "out"
+    summary = run_batch(inputs, out, scorer=rules, chunk_size=4)
+
+    rows = _rows(out)
+    assert sorted(r["id"] for r in rows) == sorted(i.id for i in expected)
+    assert set(rows[0]) >= FIELDS
+    for row in rows:
+        assert row["mode"] in rules.modes and row["ba"] in BA_TYPES
+        assert abs(sum(row["probabilities"].values()) - 1) < 1e-6
+        assert isinstance(row["metaphor"], bool)
+        assert isinstance(json.loads(row["meta"]), dict)
+        assert row["model"] == "test 1"
+    errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
+    assert [(e["path"], e["reason"]) for e in errors] == [(str(broken), "parse")]
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "complete"
+    assert run["items"] == run["rows"] == len(rows) == summary.items
+    assert run["errors"] == 1 and run["inputs"] == summary.inputs > len(INPUTS)
+    assert not (out / "parts").exists()
+    assert len(load_results(out)) == len(rows)  # the timeline reads it
+
+
+def test_jsonl_without_text_and_refusing_to_overwrite(tmp_path: Path, engine: Engine) -> None:
+    out = tmp_path / "out"
+    run_batch(INPUTS[:1], out, scorer=Scorer(engine, None, include_text=False), fmt="jsonl", chunk_size=3)
+    rows = _rows(out)
+    assert rows and all("text" not in row and row["metaphor"] is None for row in rows)
+    with pytest.raises(OutputExists):
+        run_batch(INPUTS[:1], out, scorer=Scorer(engine, None), fmt="jsonl")
+    with pytest.raises(OutputExists, match="another --format"):
+        run_batch(INPUTS[:1], out, scorer=Scorer(engine, None), fmt="parquet", resume=True)
+
+
+def test_resume_skips_done_items_and_rescores_changed_ones(tmp_path: Path, fast: Scorer) -> None:
+    archive = tmp_path / "in" / "a.jsonl"
+    archive.parent.mkdir()
+    items = [{"id": f"m{i}", "text": f"Message {i}: we should write the runbook down together."} for i in range(5)]
+    archive.write_text("".join(json.dumps(r) + "\n" for r in items))
+    out = tmp_path / "out"
+    run_batch([archive], out, scorer=fast, chunk_size=2)
+    first = {r["id"]: r for r in _rows(out)}
+
+    items[1]["text"] = "A changed message: the standup is a relay race."
+    items.append({"id": "m5", "text": "A new message."})
+    archive.write_text("".join(json.dumps(r) + "\n" for r in items))
+    summary = run_batch([archive], out, scorer=fast, resume=True, chunk_size=2)
+    assert (summary.skipped_by_resume, summary.items, summary.superseded) == (4, 2, 1)
+    rows = {r["id"]: r for r in _rows(out)}
+    assert sorted(rows) == [f"m{i}" for i in range(6)] and len(_rows(out)) == 6
+    assert rows["m1"]["text"].startswith("A changed message")
+    assert rows["m0"]["probabilities"] == first["m0"]["probabilities"]
+
+
+def test_item_processing_errors_keep_the_row(tmp_path: Path, engine: Engine) -> None:
+    class Exploding:
+        def detect_many(self, texts, scores):
+            raise RuntimeError("parser crashed")
+
+        def detect(self, text, scores):
+            if "BOOM" in text:
+                raise RuntimeError("parser crashed")
+            return MetaphorResult(False, [], [])
+
+    archive = tmp_path / "in" / "a.jsonl"
+    archive.parent.mkdir()
+    archive.write_text(json.dumps({"id": "ok", "text": "fine"}) + "\n" + json.dumps({"id": "bad", "text": "BOOM"}))
+    out = tmp_path / "out"
+    summary = run_batch([archive], out, scorer=Scorer(engine, Exploding()))  # type: ignore[arg-type]
+    rows = {r["id"]: r for r in _rows(out)}
+    assert rows["ok"]["metaphor"] is False and rows["bad"]["metaphor"] is None
+    assert rows["bad"]["warnings"] == ["metaphor rules failed; metaphor fields are empty"]
+    errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
+    assert [e["reason"] for e in errors] == ["process"] and "bad" in errors[0]["error"]
+    assert summary.errors == 1 and summary.items == 2
+
+
+def test_interrupted_merge_is_finished_or_rolled_back(tmp_path: Path) -> None:
+    schema = row_schema(("a", "b"))
+    row = {name: None for name in schema.names} | {"id": "x", "content_hash": "h", "model": "m 1"}
+    store = ResultStore(tmp_path, "parquet", schema)
+    store.prepare(resume=False)
+    store.write_part([row])
+    # Crash after the merged file was complete and the parts moved aside: the next start finishes the merge.
+    (tmp_path / "items.parquet.tmp").write_bytes((tmp_path / "parts" / "part-000000.parquet").read_bytes())
+    os.replace(tmp_path / "parts", tmp_path / "parts.merged")
+    (tmp_path / "parts").mkdir()
+    ResultStore(tmp_path, "parquet", schema).recover()
+    assert (tmp_path / "items.parquet").exists() and not (tmp_path / "parts.merged").exists()
+    # Crash while writing the merged file: the half-written file is dropped, the parts stay.
+    (tmp_path / "items.parquet.tmp").write_bytes(b"PAR1 half a file")
+    (tmp_path / "parts" / "part-000001.parquet.tmp").write_bytes(b"half a part")
+    again = ResultStore(tmp_path, "parquet", schema)
+    again.prepare(resume=True)
+    assert not list(tmp_path.glob("*.tmp")) and not list((tmp_path / "parts").glob("*.tmp"))
+    assert again.done_keys("m 1") == {hash(("x", "h"))}
+
+
+KILLED_RUN = """
+import sys
+from pathlib import Path
+from pipeline.classify.batch import run_batch
+run_batch([Path(sys.argv[1])], Path(sys.argv[2]), model_dir=Path(sys.argv[3]), device="cpu", dtype="float32",
+          metaphor="tokens", chunk_size=16)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_gives_exactly_the_uninterrupted_items(
+    tmp_path: Path, model_dir: Path, fast: Scorer
+) -> None:
+    archive = _archive(tmp_path / "in", 300)
+    killed = tmp_path / "killed"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(archive), str(killed), str(model_dir)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 180
+    try:
+        while not list((killed / "parts").glob("part-*.parquet")):
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "exited early"
+            assert time.monotonic() < deadline, "no part written in time"
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (killed / "items.parquet").exists(), "the run finished before the kill: nothing was tested"
+    written = sum(pq.ParquetFile(p).metadata.num_rows for p in (killed / "parts").glob("part-*.parquet"))
+    assert 0 < written < 300
+
+    resumed = run_batch([archive], killed, scorer=fast, resume=True, chunk_size=16)
+    assert resumed.skipped_by_resume == written and resumed.items == 300 - written
+    whole = tmp_path / "whole"
+    run_batch([archive], whole, scorer=fast, chunk_size=50)  # other chunking too: labels must not depend on it
+
+    got, want = _rows(killed), _rows(whole)
+    assert len(got) == len({r["id"] for r in got}) == 300  # none lost, none twice
+    got_by_id = {r["id"]: r for r in got}
+    for row in want:
+        mine = got_by_id[row["id"]]
+        assert mine["content_hash"] == row["content_hash"]
+        p, q = np.array(list(mine["probabilities"].values())), np.array(list(row["probabilities"].values()))
+        np.testing.assert_allclose(p, q, atol=1e-4)
+        margin = np.sort(q)[-1] - np.sort(q)[-2]
+        assert mine["mode"] == row["mode"] or margin < 1e-4
+
+
+@pytest.mark.slow
+def test_ray_engine_matches_local(tmp_path: Path, model_dir: Path, fast: Scorer) -> None:
+    ray = pytest.importorskip("ray")
+    local = tmp_path / "local"
+    run_batch(INPUTS[:1], local, scorer=fast, chunk_size=4)
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, object_store_memory=80 * 1024 * 1024)
+    try:
+        distributed = tmp_path / "ray"
+        summary = run_batch(
+            INPUTS[:1], distributed, model_dir=model_dir, engine="ray", device="cpu", dtype="float32",
+            metaphor="tokens", chunk_size=4, ray_actors=1,
+        )  # fmt: skip
+    finally:
+        ray.shutdown()
+    want = {r["id"]: r for r in _rows(local)}
+    got = {r["id"]: r for r in _rows(distributed)}
+    assert sorted(got) == sorted(want) and summary.items == len(want)
+    for key, row in want.items():
+        np.testing.assert_allclose(
+            list(got[key]["probabilities"].values()), list(row["probabilities"].values()), atol=1e-4
+        )
+        assert got[key]["ba"] == row["ba"] and got[key]["meta"] == row["meta"]
+    assert not (distributed / "ray_input").exists()

@@ -1,0 +1,148 @@
+"""The inference engine: windows, batching invariance, streaming, the int8 and bf16 paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+
+from pipeline.classify.engine import Engine, pick_device, pick_dtype
+from pipeline.classify.model import ModelConfig, SeciModel
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "seci-test"
+    SeciModel(ModelConfig(name="test", version="1")).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine(model_dir: Path) -> Engine:
+    return Engine.from_dir(model_dir, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    """Real paragraphs of varied length (train-part fixtures), a long text, and edge cases."""
+    paragraphs = [p.strip() for p in (FIXTURES / "documents" / "pep-0008.rst").read_text().split("\n\n")]
+    real = [p for p in paragraphs if len(p) > 40][:24]
+    long_text = " ".join(paragraphs)[:6000]
+    return [*real, long_text, "", "Hi.", "word " * 300]
+
+
+def test_long_text_windows_cover_every_token_once(engine: Engine) -> None:
+    cfg = engine.config
+    counts = np.array([10, cfg.max_length - 2, cfg.max_length - 1, 1000, 0])
+    item, first, length, own_start, own_end = engine._windows(counts)
+    for i, n in enumerate(counts):
+        mine = item == i
+        owned = np.zeros(n, dtype=int)
+        for f, ln, s, e in zip(first[mine], length[mine], own_start[mine], own_end[mine], strict=True):
+            assert ln <= cfg.max_length - 2
+            assert f <= s <= e <= f + ln  # a window owns only tokens it sees
+            owned[s:e] += 1
+        assert (owned == 1).all(), f"text {i}: tokens owned {owned.tolist()}"
+    assert (item == 3).sum() > 1  # the long text really was cut
+
+
+def test_every_token_of_a_long_text_is_scored(engine: Engine, texts: list[str]) -> None:
+    long_text = texts[-4]
+    encoded = engine._encode([long_text])
+    _, token_probs = engine._infer(encoded)
+    assert len(token_probs) > engine.config.max_length  # several windows
+    assert (token_probs > 0).all()  # a sigmoid is never exactly 0: an unscored token would be
+    [prediction] = engine.predict([long_text])
+    assert prediction.n_windows > 1
+    assert prediction.n_tokens == len(token_probs)
+    assert len(prediction.word_scores) == len(prediction.words.starts)
+
+
+def test_order_and_budget_do_not_change_results(engine: Engine, texts: list[str]) -> None:
+    reference = engine.predict(texts)
+    order = np.random.default_rng(7).permutation(len(texts))
+    small = Engine(engine.model, engine.tokenizer, engine.device, torch.float32, max_tokens=engine.config.max_length)
+    shuffled = small.predict([texts[i] for i in order])
+    for k, i in enumerate(order):
+        np.testing.assert_allclose(shuffled[k].probabilities, reference[i].probabilities, atol=1e-4)
+        np.testing.assert_allclose(shuffled[k].word_scores, reference[i].word_scores, atol=1e-4)
+        assert shuffled[k].n_tokens == reference[i].n_tokens
+    assert len(small._encode(texts).batches) > len(engine._encode(texts).batches)  # the budget changed batching
+
+
+def test_probabilities_are_distributions(engine: Engine, texts: list[str]) -> None:
+    predictions = engine.predict(texts)
+    probs = np.stack([p.probabilities for p in predictions])
+    assert probs.shape == (len(texts), len(engine.config.modes))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+    assert predictions[texts.index("")].n_tokens == 0
+
+
+def test_words_are_character_spans(engine: Engine) -> None:
+    text = "Our release process, frankly, is a relay-race."
+    [prediction] = engine.predict([text])
+    words = [text[s:e] for s, e in zip(prediction.words.starts, prediction.words.ends, strict=True)]
+    assert words == ["Our", "release", "process", ",", "frankly", ",", "is", "a", "relay", "-", "race", "."]
+
+
+def test_stream_matches_predict_and_keeps_order(engine: Engine, texts: list[str]) -> None:
+    chunks = [texts[:5], texts[5:6], [], texts[6:]]
+    streamed = list(engine.predict_stream(iter(chunks)))
+    assert [chunk for chunk, _ in streamed] == chunks
+    flat = [p for _, predictions in streamed for p in predictions]
+    for a, b in zip(flat, engine.predict(texts), strict=True):
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-4)
+
+
+def test_stream_reraises_producer_errors(engine: Engine) -> None:
+    def chunks():
+        yield ["fine"]
+        raise RuntimeError("input broke")
+
+    stream = engine.predict_stream(chunks())
+    with pytest.raises(RuntimeError, match="input broke"):
+        list(stream)
+
+
+def test_predict_words_scores_each_given_word(engine: Engine) -> None:
+    sentences = [["The", "market", "is", "a", "jungle"], ["Hello", "\x00", "world"]]
+    scores = engine.predict_words(sentences)
+    assert [len(s) for s in scores] == [5, 3]
+    assert scores[1][1] == 0.0  # a word with no tokens scores 0
+    assert ((scores[0] > 0) & (scores[0] < 1)).all()
+
+
+def test_int8_path_runs_and_stays_close(model_dir: Path, engine: Engine, texts: list[str]) -> None:
+    int8 = Engine.from_dir(model_dir, device="cpu", dtype="int8")
+    assert int8.precision == "int8"
+    got = np.stack([p.probabilities for p in int8.predict(texts[:8])])
+    want = np.stack([p.probabilities for p in engine.predict(texts[:8])])
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-6)
+    assert np.abs(got - want).max() < 0.1
+
+
+def test_bf16_path_stays_close(model_dir: Path, engine: Engine, texts: list[str]) -> None:
+    bf16 = Engine.from_dir(model_dir, device="cpu", dtype="bfloat16")
+    got = np.stack([p.probabilities for p in bf16.predict(texts[:8])])
+    want = np.stack([p.probabilities for p in engine.predict(texts[:8])])
+    assert np.abs(got - want).max() < 0.02
+
+
+def test_bad_settings_are_refused(model_dir: Path, engine: Engine) -> None:
+    with pytest.raises(ValueError, match="unknown dtype"):
+        Engine(engine.model, engine.tokenizer, engine.device, "float8")
+    with pytest.raises(ValueError, match="below one window"):
+        Engine(engine.model, engine.tokenizer, engine.device, torch.float32, max_tokens=16)
+    with pytest.raises(FileNotFoundError, match="no model"):
+        Engine.from_dir(model_dir.parent / "absent")
+    assert pick_device("cpu").type == "cpu"
+    assert pick_dtype(torch.device("cpu")) in (torch.float32, torch.bfloat16)
