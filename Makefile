@@ -19,7 +19,7 @@ $(BIN)/seci: pyproject.toml requirements.lock
 setup: $(BIN)/seci
 
 demo: setup
-	$(BIN)/seci batch data/samples --out runs/demo
+	$(BIN)/seci batch data/samples --out runs/demo --resume
 	$(BIN)/seci timeline runs/demo --out runs/demo/report
 	@echo "The report is at runs/demo/report/index.html"
 

@@ -557,6 +557,22 @@ class _Errors:
         self._writer.close()
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's per-thread malloc arenas, as MALLOC_ARENA_MAX does, before the worker threads start.
+
+    The batch pipeline's threads each grow an arena that glibc rarely returns, which inflates a long
+    run's RSS; two arenas keep it flat at no measurable cost in speed. A no-op off glibc.
+    """
+    import contextlib
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name and "MALLOC_ARENA_MAX" not in os.environ:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(name).mallopt(-8, arenas)  # -8 is M_ARENA_MAX in malloc.h
+
+
 def run_batch(
     inputs: Sequence[Path],
     out_dir: Path,
@@ -592,6 +608,7 @@ def run_batch(
         raise ValueError(f"unknown engine {engine!r}; expected local or ray")
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
+    limit_malloc_arenas()
     started = time.perf_counter()
     out_dir = Path(out_dir)
     options = ingest_options or IngestOptions()
