@@ -69,7 +69,21 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
     lines += ["", "Training history:", "", "```json", json.dumps(record["history"], indent=1), "```", ""]
     evaluation = out / "evaluation.json"
     if evaluation.exists():
-        lines += ["## Evaluation reports", "", "See `evaluation.json` (written by `seci evaluate`).", ""]
+        lines += ["## Evaluation (`seci evaluate ... --json`, collected in `evaluation.json`)", ""]
+        for command, report in json.loads(evaluation.read_text(encoding="utf-8")).items():
+            if report.get("task") == "seci":
+                m = report["model_metrics"]
+                base = report["baselines"].get("tfidf_logreg", {})
+                lines.append(
+                    f"- `{command}`: macro-F1 {_fmt(m['macro_f1'])}, accuracy {_fmt(m['accuracy'])}, "
+                    f"ECE {_fmt(m['ece'])}; TF-IDF + logistic regression macro-F1 {_fmt(base.get('macro_f1'))}"
+                )
+            else:
+                lines.append(
+                    f"- `{command}` ({report['level']}): precision {_fmt(report['precision'])}, "
+                    f"recall {_fmt(report['recall'])}, F1 {_fmt(report['f1'])}"
+                )
+        lines.append("")
     path = out / "README.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
