@@ -17,14 +17,12 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch
 
 from pipeline.aggregate.ba import BA_TYPES
 from pipeline.aggregate.results import load_results
 from pipeline.classify.batch import OutputExists, ResultStore, Scorer, row_schema, run_batch
 from pipeline.classify.engine import Engine
 from pipeline.classify.metaphor import DeliberateMetaphorDetector, MetaphorResult
-from pipeline.classify.model import ModelConfig, SeciModel
 from pipeline.ingest import ingest
 from pipeline.items import Item
 
@@ -36,19 +34,6 @@ FIELDS = {
     "metaphor", "metaphor_spans", "metaphor_tokens", "text", "model", "thread", "position", "title", "medium",
     "meta", "start_seconds", "end_seconds", "content_hash", "warnings",
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "seci-test"
-    SeciModel(ModelConfig(name="test", version="1")).save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def engine(model_dir: Path) -> Engine:
-    return Engine.from_dir(model_dir, device="cpu", dtype="float32")
 
 
 @pytest.fixture(scope="module")

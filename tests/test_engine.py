@@ -13,22 +13,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 
 from pipeline.classify.engine import Engine, pick_device, pick_dtype
-from pipeline.classify.model import ModelConfig, SeciModel
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "seci-test"
-    SeciModel(ModelConfig(name="test", version="1")).save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def engine(model_dir: Path) -> Engine:
-    return Engine.from_dir(model_dir, device="cpu", dtype="float32")
 
 
 @pytest.fixture(scope="module")

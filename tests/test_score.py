@@ -11,26 +11,16 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch
 from typer.testing import CliRunner
 
 from pipeline.classify.batch import Scorer
 from pipeline.classify.engine import Engine
 from pipeline.classify.metaphor import DeliberateMetaphorDetector
-from pipeline.classify.model import ModelConfig, SeciModel
 from pipeline.classify.score import ScoreError, score_path, score_text
 from pipeline.cli import app
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SIMILE = "Think of the cache as a pantry: the cook takes what is on the shelf instead of going to the market."
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "seci-test"
-    SeciModel(ModelConfig(name="test", version="1")).save(path)
-    return path
 
 
 @pytest.fixture(scope="module")
