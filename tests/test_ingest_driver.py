@@ -174,3 +174,20 @@ def test_cli_ingest_writes_items_errors_and_summary(tmp_path: Path) -> None:
     errors = [json.loads(line) for line in (out.parent / "errors.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {"path", "reason", "error"} <= set(errors[0])
     assert any(e["reason"] == "binary" for e in errors)
+
+
+def test_a_reader_crash_is_one_error_line_not_the_end_of_the_run(tmp_path: Path, monkeypatch) -> None:
+    from pipeline.ingest import base
+
+    def explode(source):
+        raise KeyError("a reader bug")
+        yield  # a generator, like every reader
+
+    monkeypatch.setattr(base, "FORMATS", [base.Format("boom", explode, (".boom",)), *base.FORMATS])
+    monkeypatch.setattr("pipeline.ingest.driver.FORMATS", base.FORMATS)
+    (tmp_path / "a.boom").write_text("x", encoding="utf-8")
+    (tmp_path / "b.md").write_text("# Title\n\n" + "Some words here. " * 20, encoding="utf-8")
+    items, errors, summary = run([tmp_path])
+    assert [Path(e.path).name for e in errors] == ["a.boom"]
+    assert errors[0].reason == "parse" and "KeyError" in errors[0].error
+    assert len(items) == 1 and summary.files == 2

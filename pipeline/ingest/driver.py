@@ -116,7 +116,10 @@ def read_file(found: Found, options: IngestOptions) -> list[Item | InputError] |
         return None
     except UnreadableInput as exc:
         return InputError(path, exc.reason, str(exc))
-    except (OSError, ValueError, UnicodeError, LookupError, RecursionError) as exc:
+    except Exception as exc:
+        # Whatever a reader trips over in one hostile file (a library's own exception types included)
+        # is that file's error line; it must never end a run over a million others.
+        log.debug("reader failed on %s", path, exc_info=True)
         return InputError(path, "parse", f"{type(exc).__name__}: {exc}")
     if not records:
         return InputError(path, "empty", f"no text found ({fmt.name})")

@@ -16,7 +16,7 @@ import random
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -316,6 +316,3 @@ def write_training_record(out: Path, config: TrainConfig, result: TrainResult, h
     from pipeline.train.card import write_model_card
 
     write_model_card(out, record)
-
-
-__all__ = ["TrainResult", "asdict", "train"]
