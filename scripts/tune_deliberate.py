@@ -24,17 +24,19 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     args = parser.parse_args()
     engine = Engine.from_dir(args.model)
-    threshold, report = tune_deliberate(engine, load_labelled([args.data], engine.config.modes))
+    threshold, strong, report = tune_deliberate(engine, load_labelled([args.data], engine.config.modes))
     config = json.loads((args.model / "config.json").read_text(encoding="utf-8"))
     config["deliberate_threshold"] = threshold
+    config["deliberate_strong_token"] = strong
     (args.model / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     record = json.loads((args.model / "training.json").read_text(encoding="utf-8"))
     record["config"]["model"]["deliberate_threshold"] = threshold
+    record["config"]["model"]["deliberate_strong_token"] = strong
     record["deliberate_dev"] = report
     record["data"][str(args.data)] = file_digest(args.data)
     (args.model / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     write_model_card(args.model, record)
-    print(json.dumps({"deliberate_threshold": threshold, **report}, indent=2))
+    print(json.dumps({"deliberate_threshold": threshold, "deliberate_strong_token": strong, **report}, indent=2))
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from pipeline.classify.engine import Engine, Prediction
     from pipeline.classify.metaphor import DeliberateMetaphorDetector
+    from pipeline.classify.model import ModelConfig
     from pipeline.ingest import IngestOptions, TeamRules
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,19 @@ class ModelNotFound(FileNotFoundError):
 
 
 # -- scoring: items and predictions in, result rows out ------------------------------------------------
+
+
+def metaphor_detector(config: ModelConfig, **overrides: float) -> DeliberateMetaphorDetector:
+    """The deliberate-metaphor rules with the thresholds a model was calibrated with."""
+    from pipeline.classify.metaphor import DeliberateMetaphorDetector
+
+    settings = {
+        "token_threshold": float(config.metaphor_threshold),
+        "threshold": float(config.deliberate_threshold),
+        "strong_token_threshold": float(config.deliberate_strong_token),
+        **overrides,
+    }
+    return DeliberateMetaphorDetector(settings)
 
 
 class Scorer:
@@ -115,14 +129,7 @@ class Scorer:
         engine = Engine.from_dir(model_dir, device=device, dtype=dtype, max_tokens=max_tokens)
         detector = None
         if metaphor == "rules":
-            from pipeline.classify.metaphor import DeliberateMetaphorDetector
-
-            detector = DeliberateMetaphorDetector(
-                {
-                    "token_threshold": float(engine.config.metaphor_threshold),
-                    "threshold": float(engine.config.deliberate_threshold),
-                }
-            )
+            detector = metaphor_detector(engine.config)
             detector.nlp  # noqa: B018  (load spaCy now, not inside the first chunk's timing)
         return cls(engine, detector, include_text)
 

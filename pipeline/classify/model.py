@@ -48,6 +48,8 @@ class ModelConfig:
     temperature: float = 1.0  # fitted on dev after training (calibration)
     metaphor_threshold: float = 0.5  # token-level, chosen on VUA-18 val
     deliberate_threshold: float = 0.5  # item-level deliberate metaphor, chosen on the SECI dev items
+    # A lone word counts as a deliberate metaphor at this token score (above 1: never); chosen on dev too.
+    deliberate_strong_token: float = 0.9
     name: str = "seci-fast"
     version: str = "0"
     extra: dict[str, str] = field(default_factory=dict)

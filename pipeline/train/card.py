@@ -64,7 +64,8 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
             f"- item-level deliberate metaphor or analogy ({deliberate['items']} labelled dev items, "
             f"{deliberate['positives']} positive): precision {_fmt(deliberate['precision'])}, "
             f"recall {_fmt(deliberate['recall'])}, F1 {_fmt(deliberate['f1'])} at the item threshold "
-            f"{_fmt(cfg['model'].get('deliberate_threshold'))}, which was chosen on these same items",
+            f"{_fmt(cfg['model'].get('deliberate_threshold'))} and lone-word token score "
+            f"{_fmt(cfg['model'].get('deliberate_strong_token'))}, both chosen on these same items",
         ]
     lines += ["", "Training history:", "", "```json", json.dumps(record["history"], indent=1), "```", ""]
     evaluation = out / "evaluation.json"

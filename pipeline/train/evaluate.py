@@ -92,15 +92,21 @@ def evaluate_words(engine: Engine, data: Path) -> dict[str, Any]:
     }
 
 
-def deliberate_scores(engine: Engine, texts: list[str]) -> list[float]:
-    """Each text's best deliberate-metaphor span score (patterns plus the token model's word scores)."""
-    from pipeline.classify.batch import token_scores
-    from pipeline.classify.metaphor import DeliberateMetaphorDetector
+STRONG_TOKEN_CHOICES = (0.9, 0.95, 1.01)  # 1.01: a lone metaphorical word never makes an item positive
 
-    detector = DeliberateMetaphorDetector({"token_threshold": float(engine.config.metaphor_threshold)})
+
+def deliberate_scores(engine: Engine, texts: list[str], strong_tokens: tuple[float, ...] | None = None) -> np.ndarray:
+    """Each text's best deliberate-metaphor span score, one row per lone-word setting (one forward pass)."""
+    from pipeline.classify.batch import metaphor_detector, token_scores
+
+    strong_tokens = strong_tokens or (engine.config.deliberate_strong_token,)
     predictions = engine.predict(texts)
     scores = [token_scores(t, p) for t, p in zip(texts, predictions, strict=True)]
-    return [r.score for r in detector.detect_many(texts, scores)]
+    rows = []
+    for strong in strong_tokens:
+        detector = metaphor_detector(engine.config, strong_token_threshold=strong)
+        rows.append([r.score for r in detector.detect_many(texts, scores)])
+    return np.array(rows)
 
 
 def flag_metrics(gold: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
@@ -112,14 +118,24 @@ def flag_metrics(gold: np.ndarray, scores: np.ndarray, threshold: float) -> dict
     return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
 
 
-def tune_deliberate(engine: Engine, data: Labelled) -> tuple[float, dict[str, Any]]:
-    """The item threshold with the best F1 on labelled items (used on dev), and the metrics there."""
+def tune_deliberate(engine: Engine, data: Labelled) -> tuple[float, float, dict[str, Any]]:
+    """The item threshold and lone-word setting with the best F1 on labelled items (used on dev).
+
+    Ties go to the higher (more conservative) threshold and setting. Returns (threshold,
+    strong-token setting, the metrics there).
+    """
     keep = [i for i, m in enumerate(data.metaphor) if m is not None]
     gold = np.array([bool(data.metaphor[i]) for i in keep], dtype=bool)
-    scores = np.array(deliberate_scores(engine, [data.texts[i] for i in keep]))
-    candidates = sorted({float(s) for s in scores if s > 0}, reverse=True) or [engine.config.deliberate_threshold]
-    best = max(candidates, key=lambda t: (flag_metrics(gold, scores, t)["f1"], t))
-    return best, {"items": len(keep), "positives": int(gold.sum()), **flag_metrics(gold, scores, best)}
+    table = deliberate_scores(engine, [data.texts[i] for i in keep], STRONG_TOKEN_CHOICES)
+    best: tuple[float, float, float] | None = None
+    for strong, scores in zip(STRONG_TOKEN_CHOICES, table, strict=True):
+        for t in sorted({float(s) for s in scores if s > 0}) or [engine.config.deliberate_threshold]:
+            key = (flag_metrics(gold, scores, t)["f1"], t, strong)
+            best = key if best is None or key > best else best
+    _, threshold, strong = best
+    scores = table[STRONG_TOKEN_CHOICES.index(strong)]
+    report = {"items": len(keep), "positives": int(gold.sum()), "strong_token": strong}
+    return threshold, strong, {**report, **flag_metrics(gold, scores, threshold)}
 
 
 def evaluate_deliberate(engine: Engine, data: Path) -> dict[str, Any]:
@@ -127,7 +143,7 @@ def evaluate_deliberate(engine: Engine, data: Path) -> dict[str, Any]:
     rows = load_labelled([data], engine.config.modes)
     keep = [i for i, m in enumerate(rows.metaphor) if m is not None]
     gold = np.array([bool(rows.metaphor[i]) for i in keep], dtype=bool)
-    scores = np.array(deliberate_scores(engine, [rows.texts[i] for i in keep]))
+    scores = deliberate_scores(engine, [rows.texts[i] for i in keep])[0]
     threshold = engine.config.deliberate_threshold
     return {
         "task": "metaphor",

@@ -284,7 +284,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     if dev_data and any(m is not None for m in dev_data.metaphor):
         from pipeline.train.evaluate import tune_deliberate
 
-        mcfg.deliberate_threshold, deliberate_report = tune_deliberate(engine(), dev_data)
+        mcfg.deliberate_threshold, mcfg.deliberate_strong_token, deliberate_report = tune_deliberate(engine(), dev_data)
     model.save(out)
     result = TrainResult(
         out, epochs_run, best_epoch, dev_report, metaphor_report, deliberate_report, time.perf_counter() - started
