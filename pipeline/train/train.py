@@ -223,7 +223,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     for epoch in range(1, opt.epochs + 1):
         model.train()
         epochs_run = epoch
-        seen_loss = []
+        seen_loss, seen_mode, seen_token = [], [], []
         for step in range(steps_per_epoch):
             loss = torch.zeros(())
             with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
@@ -232,14 +232,18 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
                     ids = pad([b[0] for b in batch], tokenizer.pad_token_id)
                     y = torch.tensor([b[1] for b in batch])
                     mode_logits, _ = model(ids, (ids != tokenizer.pad_token_id).long())
-                    loss = loss + mode_loss(mode_logits.float(), y)
+                    part = mode_loss(mode_logits.float(), y)
+                    seen_mode.append(part.item())
+                    loss = loss + part
                 if vua_stream is not None:
                     vb = next(vua_stream)
                     vids = pad([b[0] for b in vb], tokenizer.pad_token_id)
                     vy = pad([b[1] for b in vb], -100)
                     _, token_logits = model(vids, (vids != tokenizer.pad_token_id).long())
                     keep = vy != -100
-                    loss = loss + config.metaphor.weight * token_loss(token_logits.float()[keep], vy[keep].float())
+                    part = token_loss(token_logits.float()[keep], vy[keep].float())
+                    seen_token.append(part.item())
+                    loss = loss + config.metaphor.weight * part
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -256,7 +260,15 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         # (and decides alone in a metaphor-only stage).
         score = (dev_f1 or 0.0) + (1e-3 if dev_f1 is not None else 1.0) * (metaphor_f1 or 0.0)
         history.append(
-            {"epoch": epoch, "loss": float(np.mean(seen_loss)), "dev_macro_f1": dev_f1, "metaphor_f1": metaphor_f1}
+            {
+                "epoch": epoch,
+                "loss": float(np.mean(seen_loss)),
+                # Each task's own (unweighted) loss, so a shared run can be compared with a single-task one.
+                "mode_loss": float(np.mean(seen_mode)) if seen_mode else None,
+                "metaphor_loss": float(np.mean(seen_token)) if seen_token else None,
+                "dev_macro_f1": dev_f1,
+                "metaphor_f1": metaphor_f1,
+            }
         )
         log.info("epoch %d: %s", epoch, history[-1])
         if score > best_score:
