@@ -72,6 +72,31 @@ def write_archive(pool: list[Item], n: int, folder: Path, seed: int = 0) -> int:
     return written
 
 
+def gate_report(scorer: Scorer, items: list[Item]) -> str:
+    """How the metaphor rules' sentence gate (`prefilter`) compares with parsing every sentence, on these items."""
+
+    from pipeline.classify.batch import token_scores
+    from pipeline.classify.metaphor import DeliberateMetaphorDetector
+
+    gated = scorer.detector
+    texts = [i.text for i in items]
+    scores = [token_scores(t, p) for t, p in zip(texts, scorer.engine.predict(texts), strict=True)]
+    full = DeliberateMetaphorDetector({**gated.config, "prefilter": False}, nlp=gated.nlp)
+    timed = {}
+    for name, detector in (("gated", gated), ("full", full)):
+        t0 = time.perf_counter()
+        timed[name] = (detector.detect_many(texts, scores), time.perf_counter() - t0)
+    (a, a_s), (b, b_s) = timed["gated"], timed["full"]
+    flags = sum(x.metaphor == y.metaphor for x, y in zip(a, b, strict=True))
+    spans = sum(x.to_dict() == y.to_dict() for x, y in zip(a, b, strict=True))
+    positives = sum(y.metaphor for y in b)
+    return (
+        f"metaphor rules on {len(items):,} items: gated {len(items) / a_s:.1f} items/s, every sentence parsed "
+        f"{len(items) / b_s:.1f} items/s ({b_s / a_s:.1f}x); same flag {flags / len(items):.2%}, same spans "
+        f"{spans / len(items):.2%} ({positives} positive items when every sentence is parsed)"
+    )
+
+
 def classify_rates(scorer: Scorer, items: list[Item], chunk_size: int) -> tuple[float, float]:
     """items/s of the engine alone, and of the engine plus building rows (metaphor rules included)."""
     chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
@@ -125,6 +150,9 @@ def main() -> None:
     sample = [rng.choice(pool) for _ in range(min(args.sample, args.n))]
     log.info("engine alone on %d items", len(sample))
     engine_rate, classify_rate = classify_rates(scorer, sample, args.chunk_size)
+    if scorer.detector is not None:
+        log.info("metaphor rules: the sentence gate against parsing every sentence")
+        gate = gate_report(scorer, sample)
 
     log.info("run_batch over the archive (child process)")
     child_args = {
@@ -150,6 +178,8 @@ def main() -> None:
     emit(f"end to end: {summary['items']:,} items in {timings['total']:.1f} s = {rate:.1f} items/s (after loading)")
     emit(f"engine alone: {engine_rate:.1f} items/s; with metaphor {args.metaphor}, rows: {classify_rate:.1f} items/s")
     emit(f"end to end / engine: {rate / engine_rate:.0%}; end to end / classify step: {rate / classify_rate:.0%}")
+    if scorer.detector is not None:
+        emit(gate)
     emit(f"peak RSS of the batch process: {peak_mb:,.0f} MB")
     emit("busy seconds per stage (they overlap): " + ", ".join(f"{k} {v}" for k, v in timings.items()))
     emit(f"rows {summary['rows']:,}, errors {summary['errors']}, parts {summary['parts']}, output {summary['output']}")

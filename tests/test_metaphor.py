@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from pipeline.classify.metaphor import (
     DeliberateMetaphorDetector,
     MetaphorResult,
     TokenScore,
+    _sentences,
     load_lexicon,
     tune_threshold,
 )
@@ -413,9 +415,12 @@ def test_result_dict_and_bad_offsets(detector: DeliberateMetaphorDetector) -> No
 
 
 def test_config_threshold_and_unknown_keys() -> None:
-    strict = DeliberateMetaphorDetector({"threshold": 0.95}, nlp=None)
+    strict = DeliberateMetaphorDetector({"threshold": 0.95, "prefilter": False}, nlp=None)
     result = strict.detect("Think of the cache as a pantry.")
     assert not result.metaphor and result.score == pytest.approx(0.7)
+    # With the gate, a sentence no rule can lift to the threshold is not parsed, so its candidates are not scored.
+    gated = DeliberateMetaphorDetector({"threshold": 0.95}, nlp=strict.nlp).detect("Think of the cache as a pantry.")
+    assert not gated.metaphor and gated.score == 0.0
     with pytest.raises(ValueError):
         DeliberateMetaphorDetector({"treshold": 0.4})
 
@@ -466,3 +471,59 @@ def test_corpus_counts_match_source_notes() -> None:
     assert len(load_vua_verb(metaphor / "vua_verb", "test")) == 5873
     assert len(load_moh_x(metaphor / "moh-x")) == 647
     assert len(load_trofi(metaphor / "trofi")) == 3737
+
+
+class _CountingNlp:
+    """A spaCy pipeline that records what it is asked to parse."""
+
+    def __init__(self, nlp: Any) -> None:
+        self.nlp, self.parsed = nlp, []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.nlp, name)
+
+    def pipe(self, texts: Any, **kwargs: Any) -> Any:
+        texts = list(texts)
+        self.parsed.extend(texts)
+        return self.nlp.pipe(texts, **kwargs)
+
+
+GATE_ITEM = (
+    "Thanks for the numbers. We went over them in the meeting on Monday and they hold up.\n\n"
+    "Honestly, the new intake form is like a revolving door for requests. "
+    "John is a developer on the payments team. Our release process is a relay race. "
+    "Changing the schema now would open a can of worms. The support queue is drowning in tickets. "
+    "Think of the cache as a pantry. I'd like a coffee before the call."
+)
+GATE_SCORES = {"revolving": 0.8, "door": 0.8, "relay": 0.9, "race": 0.93, "drowning": 0.96, "in": 0.99, "over": 0.95}
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.694, 0.8])
+@pytest.mark.parametrize("strong", [0.9, 1.01])
+def test_prefilter_gives_the_same_decisions(
+    detector: DeliberateMetaphorDetector, threshold: float, strong: float
+) -> None:
+    texts = [GATE_ITEM, *NEGATIVES, "Think of the cache as a pantry.", "Our release process is a relay race."]
+    scores = [scores_for(t, GATE_SCORES) for t in texts]
+    settings = {"threshold": threshold, "strong_token_threshold": strong}
+    full = DeliberateMetaphorDetector({**settings, "prefilter": False}, nlp=detector.nlp)
+    gated = DeliberateMetaphorDetector(settings, nlp=detector.nlp)
+    for batch in (scores, [None] * len(texts)):
+        expected = [r.to_dict() for r in full.detect_many(texts, batch)]
+        assert [r.to_dict() for r in gated.detect_many(texts, batch)] == expected
+        if threshold <= 0.7:
+            assert any(r["metaphor"] for r in expected)  # the comparison is not only between empty results
+
+
+def test_prefilter_parses_only_sentences_that_could_fire(detector: DeliberateMetaphorDetector) -> None:
+    counting = _CountingNlp(detector.nlp)
+    gated = DeliberateMetaphorDetector({"threshold": 0.6, "strong_token_threshold": 1.01}, nlp=counting)
+    gated._phrase_matchers()  # the idiom lists are parsed once; count only the items' sentences
+    counting.parsed.clear()
+    result = gated.detect(GATE_ITEM, scores_for(GATE_ITEM, GATE_SCORES))
+    assert [s.text for s in result.spans] == ["revolving door for requests", "relay race", "pantry"]
+    # "in" and "over" score high but are function words; no cue, no strong content word: not parsed.
+    assert not any("went over them" in text for text in counting.parsed)
+    assert not any(text.startswith("John is a developer") for text in counting.parsed)
+    assert any(text.startswith("Our release process") for text in counting.parsed)
+    assert len(counting.parsed) < len(list(_sentences(GATE_ITEM)))

@@ -72,7 +72,7 @@ class ModelNotFound(FileNotFoundError):
 # -- scoring: items and predictions in, result rows out ------------------------------------------------
 
 
-def metaphor_detector(config: ModelConfig, **overrides: float) -> DeliberateMetaphorDetector:
+def metaphor_detector(config: ModelConfig, **overrides: Any) -> DeliberateMetaphorDetector:
     """The deliberate-metaphor rules with the thresholds a model was calibrated with."""
     from pipeline.classify.metaphor import DeliberateMetaphorDetector
 

@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +84,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "bottleneck",
         "footprint",
     ],
+    # Parse only the sentences where some rule could still reach `threshold` given the sentence's cue words and
+    # token scores (`_could_fire`); the parse is the batch job's largest cost after the model. The bound is exact
+    # for the rules; spaCy parsing a sentence alone instead of in its item may rarely differ. Off for tuning,
+    # which needs every candidate's score, including those below the threshold.
+    "prefilter": True,
     # Texts longer than this are cut before parsing; an item is at most a few hundred words.
     "max_chars": 100_000,
     "batch_size": 32,
@@ -140,6 +148,22 @@ RELATIONAL_NOUNS = GENERIC_NOUNS | frozenset(
         "field", "name", "size", "cost", "price", "value", "use", "end", "start", "side", "top", "bottom",
     }
 )  # fmt: skip
+
+# The gate of `prefilter`: for each rule, the words it needs in a sentence and the highest prior it gives. Keep in
+# step with the rules below: a rule whose prior rises above what is listed here would be skipped wrongly.
+_EXPLICIT_CUES: tuple[tuple[re.Pattern[str], float], ...] = (
+    (re.compile(r"\blike\b"), 0.6),
+    (re.compile(r"\bas\s+an?\b"), 0.7),  # "as ADJ as a N", "think of X as a Y"
+    (re.compile(r"\bas\s+(?:if|though)\b"), 0.55),
+    (re.compile(r"\b(?:akin|analogous|equivalent)\b"), 0.6),
+    (re.compile(r"\b(?:kind|kinds|sort|sorts)\b"), 0.6),
+)
+_EPITHET_CUE = re.compile(r"\bof\s+an?\b")
+_EPITHET_PRIOR, _EPITHET_WEIGHT = 0.55, 0.4
+_COPULAR_PRIOR = 0.4
+_COPULAR_CUE = re.compile(r"\b(?:is|are|was|were|be|been|being|am)\b|['’](?:s|re|m)\b")
+# Sentence ends for the gate: end punctuation then a space, or a blank line. Wrapped e-mail lines stay together.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 
 _THINK_VERBS = {"think": 0.7, "imagine": 0.7, "picture": 0.7, "envision": 0.7, "envisage": 0.7, "view": 0.4}
 _EVIDENTIAL_VERBS = frozenset({"look", "seem", "sound", "appear"})
@@ -348,8 +372,59 @@ class DeliberateMetaphorDetector:
             if len(text) > max_chars:
                 log.warning("metaphor rules see only the first %d of %d characters", max_chars, len(text))
             cut.append(text[:max_chars])
-        docs = self.nlp.pipe(cut, batch_size=int(self.config["batch_size"]))
-        return [self._detect_doc(doc, scores) for doc, scores in zip(docs, token_scores_list, strict=True)]
+        batch_size = int(self.config["batch_size"])
+        if not self.config["prefilter"]:
+            docs = self.nlp.pipe(cut, batch_size=batch_size)
+            return [self._detect_doc(doc, scores) for doc, scores in zip(docs, token_scores_list, strict=True)]
+
+        jobs: list[tuple[int, int, list[TokenScore] | None]] = []  # (item, offset of the sentence, its scores)
+        sentences: list[str] = []
+        for i, (text, scores) in enumerate(zip(cut, token_scores_list, strict=True)):
+            ordered = sorted(scores, key=lambda t: t.start) if scores is not None else None
+            starts = [t.start for t in ordered] if ordered is not None else None
+            for start, end in _sentences(text):
+                inside = None
+                if ordered is not None:
+                    lo, hi = bisect_left(starts, start), bisect_left(starts, end)
+                    inside = [t for t in ordered[lo:hi] if t.end <= end]
+                if self._could_fire(text[start:end], inside):
+                    shifted = None
+                    if inside is not None:
+                        shifted = [TokenScore(t.text, t.start - start, t.end - start, t.score) for t in inside]
+                    jobs.append((i, start, shifted))
+                    sentences.append(text[start:end])
+        found: list[list[Span]] = [[] for _ in cut]
+        for (i, offset, scores), doc in zip(jobs, self.nlp.pipe(sentences, batch_size=batch_size), strict=True):
+            for span in self._detect_doc(doc, scores).candidates:
+                found[i].append(Span(span.text, span.start + offset, span.end + offset, span.score, span.rule))
+        results = []
+        for spans, scores in zip(found, token_scores_list, strict=True):
+            kept = [span for span in spans if span.score >= self.config["threshold"]]
+            reported = [t for t in (scores or []) if t.score >= self.config["token_threshold"]]
+            # `score` and `candidates` cover the parsed sentences only: below the threshold they are lower bounds.
+            best = max((span.score for span in spans), default=0.0)
+            results.append(MetaphorResult(bool(kept), kept, reported, score=best, candidates=spans))
+        return results
+
+    def _could_fire(self, sentence: str, scores: Sequence[TokenScore] | None) -> bool:
+        """Whether any rule could give a span at or above `threshold` in this sentence (an upper bound)."""
+        lower = sentence.lower()
+        bonus = self.config["signal_bonus"] if any(signal in lower for signal in SIGNALS) else 0.0
+        needed = self.config["threshold"] - bonus
+        # The evidence of every rule is the highest score among its content words; stop words ("in", "on",
+        # the most metaphorical words in VUA) are never a vehicle, an attribute or a strong token.
+        stop_words = _stop_words()
+        content = [t.score for t in scores or () if t.text.lower() not in stop_words]
+        top = max(content, default=None)
+        lift = max(top - 0.5, 0.0) if top is not None else 0.0
+        explicit = self.config["explicit_weight_up"] * lift
+        if any(prior + explicit >= needed and cue.search(lower) for cue, prior in _EXPLICIT_CUES):
+            return True
+        if _EPITHET_PRIOR + _EPITHET_WEIGHT * lift >= needed and _EPITHET_CUE.search(lower):
+            return True
+        if _COPULAR_PRIOR + self.config["implicit_weight"] * lift >= needed and _COPULAR_CUE.search(lower):
+            return True
+        return top is not None and top >= max(self.config["strong_token_threshold"], needed)
 
     # --- rules ------------------------------------------------------------------------------------------------------
 
@@ -567,6 +642,24 @@ class DeliberateMetaphorDetector:
 
 
 # --- helpers --------------------------------------------------------------------------------------------------------
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS  # spaCy loads lazily: `seci score` starts fast
+
+    return frozenset(STOP_WORDS)
+
+
+def _sentences(text: str) -> Iterable[tuple[int, int]]:
+    """Character ranges of the text's sentences, roughly: the gate's unit, not a linguistic claim."""
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        if match.start() > start:
+            yield start, match.start()
+        start = match.end()
+    if start < len(text):
+        yield start, len(text)
 
 
 def _clip(value: float) -> float:

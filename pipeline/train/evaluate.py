@@ -104,7 +104,8 @@ def deliberate_scores(engine: Engine, texts: list[str], strong_tokens: tuple[flo
     scores = [token_scores(t, p) for t, p in zip(texts, predictions, strict=True)]
     rows = []
     for strong in strong_tokens:
-        detector = metaphor_detector(engine.config, strong_token_threshold=strong)
+        # Every candidate's score counts here, below the threshold too: no gate.
+        detector = metaphor_detector(engine.config, strong_token_threshold=strong, prefilter=False)
         rows.append([r.score for r in detector.detect_many(texts, scores)])
     return np.array(rows)
 
