@@ -527,3 +527,13 @@ def test_prefilter_parses_only_sentences_that_could_fire(detector: DeliberateMet
     assert not any(text.startswith("John is a developer") for text in counting.parsed)
     assert any(text.startswith("Our release process") for text in counting.parsed)
     assert len(counting.parsed) < len(list(_sentences(GATE_ITEM)))
+
+
+def test_vocabulary_does_not_grow_over_an_archive(detector: DeliberateMetaphorDetector) -> None:
+    detector.detect("Think of the cache as a pantry.")  # loads the pipeline and the idiom matchers
+    strings = len(detector.nlp.vocab.strings)
+    novel = [f"Think of the zq{k}xv service as a wq{k}yz pantry." for k in range(50)]
+    results = detector.detect_many(novel)
+    assert all(r.metaphor for r in results)
+    assert results[7].spans[0].text == "wq7yz pantry"  # results stay readable after the zone is closed
+    assert len(detector.nlp.vocab.strings) == strings

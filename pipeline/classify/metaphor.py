@@ -372,6 +372,15 @@ class DeliberateMetaphorDetector:
             if len(text) > max_chars:
                 log.warning("metaphor rules see only the first %d of %d characters", max_chars, len(text))
             cut.append(text[:max_chars])
+        self._phrase_matchers()  # built outside the memory zone: the idiom patterns must outlive it
+        # Every string a parse adds to spaCy's vocabulary is freed when the zone closes, so memory stays flat over
+        # an archive of millions of items; nothing that refers to a Doc leaves the zone.
+        with self.nlp.memory_zone():
+            return self._detect_texts(cut, token_scores_list)
+
+    def _detect_texts(
+        self, cut: list[str], token_scores_list: Sequence[Sequence[TokenScore] | None]
+    ) -> list[MetaphorResult]:
         batch_size = int(self.config["batch_size"])
         if not self.config["prefilter"]:
             docs = self.nlp.pipe(cut, batch_size=batch_size)
