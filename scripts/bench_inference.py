@@ -181,6 +181,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--any-length", action="store_true", help="also take items longer than one window")
     parser.add_argument("--no-int8", action="store_true")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile run")
     parser.add_argument("--no-naive", action="store_true", help="skip the baseline (GPU runs)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -219,6 +220,14 @@ def main() -> None:
     if auto.precision != "float32":
         log.info("engine, %s", auto.precision)
         runs.append((engine_run(f"engine {auto.precision}", auto, texts), auto.dtype))
+    compile_seconds = None
+    if not args.no_compile:
+        log.info("engine, %s, torch.compile", auto.precision)
+        t0 = time.perf_counter()
+        compiled = Engine.from_dir(model_dir, device=args.device, dtype="auto", compile=True)
+        compiled.predict(texts[:64])  # compiles: one graph with dynamic shapes
+        compile_seconds = time.perf_counter() - t0
+        runs.append((engine_run(f"compiled {auto.precision}", compiled, texts), compiled.dtype))
     if not args.no_int8 and fp32.device.type == "cpu":
         log.info("engine, int8")
         runs.append((engine_run("engine int8", Engine.from_dir(model_dir, device="cpu", dtype="int8"), texts), None))
@@ -242,6 +251,10 @@ def main() -> None:
     if "naive fp32 b=32" in by_name:
         ratio = best.items_per_second / by_name["naive fp32 b=32"].items_per_second
         emit(f"\nengine ({best.name}) / naive: {ratio:.2f}x items/s")
+        if f"compiled {auto.precision}" in by_name:
+            fast = by_name[f"compiled {auto.precision}"]
+            ratio = fast.items_per_second / by_name["naive fp32 b=32"].items_per_second
+            emit(f"engine ({fast.name}) / naive: {ratio:.2f}x items/s, after {compile_seconds:.0f} s compiling")
     emit(f"matmul params {params / 1e6:.1f}M; FLOPs counted as 2 x params x computed tokens (attention excluded)")
     if random_heads:
         emit("note: random heads give near-uniform probabilities, so label agreement understates a trained model's")

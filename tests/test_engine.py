@@ -123,6 +123,20 @@ def test_bf16_path_stays_close(model_dir: Path, engine: Engine, texts: list[str]
     assert np.abs(got - want).max() < 0.02
 
 
+@pytest.mark.slow
+def test_compiled_model_gives_the_same_results(model_dir: Path, engine: Engine, texts: list[str]) -> None:
+    compiled = Engine.from_dir(model_dir, device="cpu", dtype="float32", compile=True)
+    assert compiled.compiled
+    # Batches of different shapes go through the one dynamic graph.
+    got = compiled.predict(texts)
+    want = engine.predict(texts)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g.probabilities, w.probabilities, atol=1e-4)
+        np.testing.assert_allclose(g.word_scores, w.word_scores, atol=1e-3)
+    with pytest.raises(ValueError, match="not int8"):
+        Engine.from_dir(model_dir, device="cpu", dtype="int8", compile=True)
+
+
 def test_bad_settings_are_refused(model_dir: Path, engine: Engine) -> None:
     with pytest.raises(ValueError, match="unknown dtype"):
         Engine(engine.model, engine.tokenizer, engine.device, "float8")

@@ -116,6 +116,7 @@ class Scorer:
         metaphor: str = "rules",
         include_text: bool = True,
         max_tokens: int | None = None,
+        compile: bool = False,
     ) -> Scorer:
         from pipeline.classify.engine import Engine
 
@@ -126,7 +127,7 @@ class Scorer:
             )
         if metaphor not in METAPHOR_MODES:
             raise ValueError(f"unknown metaphor mode {metaphor!r}; expected one of {METAPHOR_MODES}")
-        engine = Engine.from_dir(model_dir, device=device, dtype=dtype, max_tokens=max_tokens)
+        engine = Engine.from_dir(model_dir, device=device, dtype=dtype, max_tokens=max_tokens, compile=compile)
         detector = None
         if metaphor == "rules":
             detector = metaphor_detector(engine.config)
@@ -595,6 +596,7 @@ def run_batch(
     metaphor: str = "rules",
     chunk_size: int = 1024,
     max_tokens: int | None = None,
+    compile: bool = False,
     ingest_options: IngestOptions | None = None,
     scorer: Scorer | None = None,
     ray_actors: int | None = None,
@@ -603,8 +605,9 @@ def run_batch(
 ) -> RunSummary:
     """Score every item under `inputs` into `out_dir` (layout in the module docstring); returns the summary.
 
-    `scorer` reuses a loaded model (then `model_dir`, `device`, `dtype`, `metaphor`, `include_text` and
-    `max_tokens` are its own). `engine="ray"` runs the classify step as a Ray Data pipeline
+    `scorer` reuses a loaded model (then `model_dir`, `device`, `dtype`, `metaphor`, `include_text`,
+    `max_tokens` and `compile` are its own). `compile` runs the model through `torch.compile`.
+    `engine="ray"` runs the classify step as a Ray Data pipeline
     (`pipeline.classify.ray_engine`); `ray_actors` model replicas, on the cluster at `ray_address` or a
     local Ray. `progress` is called after each chunk.
     """
@@ -622,7 +625,13 @@ def run_batch(
     rules = TeamRules.load(teams) if isinstance(teams, str | Path) else teams
     if scorer is None and engine == "local":
         scorer = Scorer.load(
-            model_dir, device=device, dtype=dtype, metaphor=metaphor, include_text=include_text, max_tokens=max_tokens
+            model_dir,
+            device=device,
+            dtype=dtype,
+            metaphor=metaphor,
+            include_text=include_text,
+            max_tokens=max_tokens,
+            compile=compile,
         )
     load_seconds = time.perf_counter() - started
     started = time.perf_counter()
@@ -652,6 +661,7 @@ def run_batch(
         "include_text": include_text,
         "chunk_size": chunk_size,
         "max_tokens": scorer.engine.max_tokens if scorer else max_tokens,
+        "compile": scorer.engine.compiled if scorer else compile,
     }
     _write_run_json(out_dir, summary)
     previous = store.done_keys(model_name) if resume else set()
@@ -724,6 +734,7 @@ def run_batch(
                 chunk_size=chunk_size,
                 actors=ray_actors,
                 address=ray_address,
+                compile=compile,
                 report=report,
             )
     finally:

@@ -143,6 +143,7 @@ class Engine:
         device: torch.device,
         dtype: torch.dtype | str = torch.float32,
         max_tokens: int | None = None,
+        compile: bool = False,
     ) -> None:
         self.device = device
         self.config = model.config
@@ -169,6 +170,15 @@ class Engine:
         if self.dtype != torch.float32:
             model = model.to(self.dtype)
         self.model = model
+        self.compiled = compile
+        self._forward: Callable[..., tuple[torch.Tensor, torch.Tensor]] = model
+        if compile:
+            if self.precision == "int8":
+                raise ValueError("compile works with float32, bfloat16 and float16, not int8")
+            # Inductor fuses the bias, GELU and LayerNorm work around each matmul and, with freezing, folds the
+            # weights in and prepacks them for oneDNN; one graph with dynamic shapes serves every batch. It costs
+            # ~20 s once on a 2-core CPU, so it pays on archives, not on one document (scripts/bench_inference.py).
+            self._forward = torch.compile(model, dynamic=True, options={"freezing": True})
         if max_tokens is None:
             max_tokens = gpu_token_budget(model, device, self.dtype) if device.type == "cuda" else DEFAULT_CPU_TOKENS
         if max_tokens < self.config.max_length:
@@ -186,7 +196,12 @@ class Engine:
 
     @classmethod
     def from_dir(
-        cls, directory: Path, device: str = "auto", dtype: str = "auto", max_tokens: int | None = None
+        cls,
+        directory: Path,
+        device: str = "auto",
+        dtype: str = "auto",
+        max_tokens: int | None = None,
+        compile: bool = False,
     ) -> Engine:
         """Load a saved model; `dtype` is auto, float32, bfloat16, float16 or int8 (CPU only)."""
         directory = Path(directory)
@@ -195,7 +210,7 @@ class Engine:
         dev = pick_device(device)
         model = SeciModel.load(directory, dev)
         chosen: torch.dtype | str = pick_dtype(dev) if dtype == "auto" else dtype
-        return cls(model, load_tokenizer(model.config), dev, chosen, max_tokens)
+        return cls(model, load_tokenizer(model.config), dev, chosen, max_tokens, compile)
 
     @property
     def name(self) -> str:
@@ -394,7 +409,7 @@ class Engine:
             ids = batch.ids.to(self.device, non_blocking=True)
             mask = batch.mask.to(self.device, non_blocking=True)
             src = batch.src.to(self.device, non_blocking=True)
-            mode_logits, token_logits = self.model(ids, mask)
+            mode_logits, token_logits = self._forward(ids, mask)
             window_probs.append(torch.softmax(mode_logits.float() / cfg.temperature, dim=-1))
             token_vals.append(torch.sigmoid(token_logits.float()).reshape(-1)[src])
         # One device-to-host copy per chunk: batches above were queued without waiting on the device.

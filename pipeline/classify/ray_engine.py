@@ -38,10 +38,17 @@ class RayScorer:
     """A model replica held by one Ray actor: a batch of staged items in, a batch of result rows out."""
 
     def __init__(
-        self, model_dir: str, device: str, dtype: str, metaphor: str, include_text: bool, error_dir: str
+        self,
+        model_dir: str,
+        device: str,
+        dtype: str,
+        metaphor: str,
+        include_text: bool,
+        error_dir: str,
+        compile: bool = False,
     ) -> None:
         self.scorer = Scorer.load(
-            Path(model_dir), device=device, dtype=dtype, metaphor=metaphor, include_text=include_text
+            Path(model_dir), device=device, dtype=dtype, metaphor=metaphor, include_text=include_text, compile=compile
         )
         self.schema = self.scorer.schema()
         self.errors_path = Path(error_dir) / f"errors-{uuid.uuid4().hex}.jsonl"
@@ -100,6 +107,7 @@ def run_ray(
     include_text: bool,
     chunk_size: int,
     actors: int | None,
+    compile: bool = False,
     address: str | None,
     report: Callable[[], None],
 ) -> float:
@@ -131,6 +139,7 @@ def run_ray(
                 "metaphor": metaphor,
                 "include_text": include_text,
                 "error_dir": str(stage_dir.resolve()),
+                "compile": compile,
             },
             batch_size=chunk_size,
             batch_format="pyarrow",
