@@ -1,6 +1,6 @@
 """Benchmark `seci batch` end to end on a large synthetic archive made by resampling real items.
 
-    .venv/bin/python scripts/bench_batch.py [--n 200000] [--model models/seci-fast] [--metaphor rules|tokens]
+    .venv/bin/python scripts/bench_batch.py [--n 200000] [--model DIR] [--metaphor rules|tokens] [--compile]
 
 Writes the archive as generic JSONL (files of 10,000 items, each item a real one drawn with replacement and
 given its own id), measures the engine's own items/s and the classify step's (engine plus metaphor rules)
@@ -42,7 +42,8 @@ from pathlib import Path
 from pipeline.classify.batch import run_batch
 args = json.loads(sys.argv[1])
 summary = run_batch([Path(args["archive"])], Path(args["out"]), model_dir=Path(args["model"]), fmt=args["format"],
-                    metaphor=args["metaphor"], chunk_size=args["chunk_size"], device=args["device"])
+                    metaphor=args["metaphor"], chunk_size=args["chunk_size"], device=args["device"],
+                    compile=args["compile"])
 sys.stdout.write(json.dumps(summary.to_dict()))
 """
 
@@ -122,6 +123,7 @@ def main() -> None:
     parser.add_argument("--format", default="parquet", choices=("parquet", "jsonl"))
     parser.add_argument("--metaphor", default="rules", choices=("rules", "tokens"))
     parser.add_argument("--chunk-size", type=int, default=1024)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (seci batch --compile)")
     parser.add_argument("--any-length", action="store_true", help="also take items longer than one window")
     parser.add_argument("--workdir", type=Path, default=None, help="where to put the archive (default: a temp dir)")
     args = parser.parse_args()
@@ -129,7 +131,7 @@ def main() -> None:
     logging.getLogger("pipeline").setLevel(logging.ERROR)
 
     model_dir, random_heads = load_model(args.model)
-    scorer = Scorer.load(model_dir, device=args.device, metaphor=args.metaphor)
+    scorer = Scorer.load(model_dir, device=args.device, metaphor=args.metaphor, compile=args.compile)
     body = scorer.engine.config.max_length - 2
 
     def fits(item: Item) -> bool:
@@ -144,7 +146,8 @@ def main() -> None:
     size = write_archive(pool, args.n, archive)
     emit(f"# bench_batch: {args.n:,} items resampled from {len(pool):,} real ones, {size / 2**20:.0f} MiB of JSONL")
     engine = scorer.engine
-    emit(f"model {scorer.model_name}{' (random heads)' * random_heads}, {engine.device} {engine.precision}")
+    compiled = ", torch.compile" if engine.compiled else ""
+    emit(f"model {scorer.model_name}{' (random heads)' * random_heads}, {engine.device} {engine.precision}{compiled}")
 
     rng = random.Random(1)
     sample = [rng.choice(pool) for _ in range(min(args.sample, args.n))]
@@ -163,6 +166,7 @@ def main() -> None:
         "metaphor": args.metaphor,
         "chunk_size": args.chunk_size,
         "device": args.device,
+        "compile": args.compile,
     }
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
