@@ -44,6 +44,13 @@ def test_train_save_reload_evaluate(tmp_path: Path) -> None:
     assert not list(out.glob("*.bin")) and not list(out.glob("*.pt"))
     assert result.dev is not None and result.dev["n"] == 4
     assert result.metaphor_dev is not None and 0.0 <= result.metaphor_dev["threshold"] <= 1.0
+    # The item-level settings are chosen on the training items and measured on dev at those settings.
+    assert result.deliberate_train is not None and result.deliberate_train["items"] == len(
+        (FIXTURES / "seci/train.jsonl").read_text(encoding="utf-8").splitlines()
+    )
+    assert result.deliberate_dev is not None and result.deliberate_dev["items"] == 4
+    saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert result.deliberate_dev["threshold"] == saved["deliberate_threshold"]
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "sha256" in card and "train.jsonl" in card
 

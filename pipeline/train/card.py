@@ -58,14 +58,20 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
             f"- token-level metaphor (metaphor dev file): precision {_fmt(met['precision'])}, "
             f"recall {_fmt(met['recall'])}, F1 {_fmt(met['f1'])} at threshold {_fmt(met['threshold'])}",
         ]
-    deliberate = record.get("deliberate_dev")
+    deliberate, tuned = record.get("deliberate_dev"), record.get("deliberate_train")
     if deliberate:
+        chosen = (
+            f"chosen on the {tuned['items']} labelled training items ({tuned['positives']} positive; F1 there "
+            f"{_fmt(tuned['f1'])})"
+            if tuned
+            else "chosen on these same items"
+        )
         lines += [
             f"- item-level deliberate metaphor or analogy ({deliberate['items']} labelled dev items, "
             f"{deliberate['positives']} positive): precision {_fmt(deliberate['precision'])}, "
             f"recall {_fmt(deliberate['recall'])}, F1 {_fmt(deliberate['f1'])} at the item threshold "
             f"{_fmt(cfg['model'].get('deliberate_threshold'))} and lone-word token score "
-            f"{_fmt(cfg['model'].get('deliberate_strong_token'))}, both chosen on these same items",
+            f"{_fmt(cfg['model'].get('deliberate_strong_token'))}, {chosen}",
         ]
     lines += ["", "Training history:", "", "```json", json.dumps(record["history"], indent=1), "```", ""]
     evaluation = out / "evaluation.json"

@@ -120,7 +120,7 @@ def flag_metrics(gold: np.ndarray, scores: np.ndarray, threshold: float) -> dict
 
 
 def tune_deliberate(engine: Engine, data: Labelled) -> tuple[float, float, dict[str, Any]]:
-    """The item threshold and lone-word setting with the best F1 on labelled items (used on dev).
+    """The item threshold and lone-word setting with the best F1 on labelled items (the training items).
 
     Ties go to the higher (more conservative) threshold and setting. Returns (threshold,
     strong-token setting, the metrics there).
@@ -141,17 +141,24 @@ def tune_deliberate(engine: Engine, data: Labelled) -> tuple[float, float, dict[
 
 def evaluate_deliberate(engine: Engine, data: Path) -> dict[str, Any]:
     """Item-level deliberate metaphor/analogy flags against labelled SECI items."""
-    rows = load_labelled([data], engine.config.modes)
-    keep = [i for i, m in enumerate(rows.metaphor) if m is not None]
-    gold = np.array([bool(rows.metaphor[i]) for i in keep], dtype=bool)
-    scores = deliberate_scores(engine, [rows.texts[i] for i in keep])[0]
-    threshold = engine.config.deliberate_threshold
     return {
         "task": "metaphor",
         "level": "item (deliberate metaphor or analogy)",
         "data": str(data),
         "model": _model_name(engine),
+        **deliberate_report(engine, load_labelled([data], engine.config.modes)),
+    }
+
+
+def deliberate_report(engine: Engine, data: Labelled) -> dict[str, Any]:
+    """Precision, recall and F1 of the item flag at the model's own settings, on items with a `metaphor` label."""
+    keep = [i for i, m in enumerate(data.metaphor) if m is not None]
+    gold = np.array([bool(data.metaphor[i]) for i in keep], dtype=bool)
+    scores = deliberate_scores(engine, [data.texts[i] for i in keep])[0]
+    threshold = engine.config.deliberate_threshold
+    return {
         "threshold": threshold,
+        "strong_token": engine.config.deliberate_strong_token,
         "items": len(keep),
         "positives": int(gold.sum()),
         **flag_metrics(gold, scores, threshold),

@@ -41,6 +41,7 @@ class TrainResult:
     best_epoch: int
     dev: dict | None
     metaphor_dev: dict | None
+    deliberate_train: dict | None  # the item-level settings' scores on the items they were chosen on
     deliberate_dev: dict | None
     seconds: float
 
@@ -292,14 +293,27 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     metaphor_report = evaluate_metaphor(scorer, vua_dev) if vua_dev else None
     if metaphor_report:
         mcfg.metaphor_threshold = metaphor_report["threshold"]
-    deliberate_report = None
-    if dev_data and any(m is not None for m in dev_data.metaphor):
-        from pipeline.train.evaluate import tune_deliberate
+    deliberate_train = deliberate_dev = None
+    if train_data and any(m is not None for m in train_data.metaphor):
+        # The item-level settings are chosen on the training items' metaphor labels, which nothing else trains
+        # on, so the dev items measure them held apart.
+        from pipeline.train.evaluate import deliberate_report, tune_deliberate
 
-        mcfg.deliberate_threshold, mcfg.deliberate_strong_token, deliberate_report = tune_deliberate(engine(), dev_data)
+        mcfg.deliberate_threshold, mcfg.deliberate_strong_token, deliberate_train = tune_deliberate(
+            engine(), train_data
+        )
+        if dev_data and any(m is not None for m in dev_data.metaphor):
+            deliberate_dev = deliberate_report(engine(), dev_data)
     model.save(out)
     result = TrainResult(
-        out, epochs_run, best_epoch, dev_report, metaphor_report, deliberate_report, time.perf_counter() - started
+        out,
+        epochs_run,
+        best_epoch,
+        dev_report,
+        metaphor_report,
+        deliberate_train,
+        deliberate_dev,
+        time.perf_counter() - started,
     )
     write_training_record(out, config, result, history)
     return result
@@ -322,6 +336,7 @@ def write_training_record(out: Path, config: TrainConfig, result: TrainResult, h
         "seconds": round(result.seconds, 1),
         "dev": result.dev,
         "metaphor_dev": result.metaphor_dev,
+        "deliberate_train": result.deliberate_train,
         "deliberate_dev": result.deliberate_dev,
     }
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
