@@ -189,7 +189,7 @@ def extend(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed + 1)
     rng.shuffle(new_rows)
     for b in range(args.batches):
-        write_batch(args.out / "batches" / f"extra{b}.txt", new_rows[b :: args.batches])
+        write_batch(args.out / "batches" / f"{args.round}{b}.txt", new_rows[b :: args.batches])
     print("extension:", Counter(r["selection"] for r in new_rows), "from", len(candidates), "unlabelled train items")
 
 
@@ -232,6 +232,7 @@ def main() -> None:
     parser.add_argument("--second", type=int, default=330, help="dev items labelled a second time, blind")
     parser.add_argument("--extend", type=int, default=0, help="second round: this many candidates per rare mode")
     parser.add_argument("--per-team", type=int, default=12, help="second round: at most this many per team")
+    parser.add_argument("--round", default="extra", help="name of a rare-mode round's batch files (extra: round 2)")
     parser.add_argument("--extend-metaphor", type=int, default=0, help="third round: dev items with figurative cues")
     args = parser.parse_args()
     if args.extend_metaphor:
