@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from pipeline.classify.engine import Engine, pick_device, pick_dtype
+from pipeline.classify.engine import WIDTH_MULTIPLE, Engine, pick_device, pick_dtype
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -63,6 +63,18 @@ def test_order_and_budget_do_not_change_results(engine: Engine, texts: list[str]
         np.testing.assert_allclose(shuffled[k].word_scores, reference[i].word_scores, atol=1e-4)
         assert shuffled[k].n_tokens == reference[i].n_tokens
     assert len(small._encode(texts).batches) > len(engine._encode(texts).batches)  # the budget changed batching
+
+
+def test_batch_shapes_are_few_and_within_budget(engine: Engine, texts: list[str]) -> None:
+    # Widths come in steps of WIDTH_MULTIPLE, so a long run meets few distinct shapes (kernel caches stay small).
+    batches = engine._encode(texts * 3).batches
+    assert len(batches) > 1
+    for batch in batches:
+        width = batch.ids.shape[1]
+        assert width % WIDTH_MULTIPLE == 0 or width == engine.config.max_length
+        assert batch.ids.numel() <= engine.max_tokens
+        longest = int(batch.mask.sum(dim=1).max())
+        assert width - WIDTH_MULTIPLE < longest <= width  # rounded up, never by a whole step
 
 
 def test_probabilities_are_distributions(engine: Engine, texts: list[str]) -> None:

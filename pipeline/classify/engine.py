@@ -48,6 +48,10 @@ GPU_MEMORY_SHARE = 0.25
 PRECISIONS = ("float32", "bfloat16", "float16", "int8")
 MIN_GPU_BATCH_TOKENS = 8192
 GPU_MIN_FILL = 0.9  # share of real (non-padding) tokens a GPU batch keeps once it is big enough
+# Batch widths are rounded up to a multiple of this. oneDNN (like torch.compile and cuBLAS autotuning) keeps
+# kernels per input shape, so free widths add shapes for the whole run and a long CPU run's memory grows with
+# them (a 200,000-item `seci batch` peaked at 5.0 GB before this); the rounding costs a few percent of padding.
+WIDTH_MULTIPLE = 16
 
 
 @dataclass
@@ -362,7 +366,7 @@ class Engine:
         for k, length in enumerate(ordered):
             rows = k - start
             if rows:
-                padded = (rows + 1) * length  # sorted ascending: the newest window is the widest
+                padded = (rows + 1) * self._width(length)  # sorted ascending: the newest window is the widest
                 big_enough = rows * ordered[k - 1] >= self.min_batch_tokens
                 if padded > self.max_tokens or (big_enough and real + length < self.min_fill * padded):
                     groups.append(order[start:k])
@@ -372,11 +376,15 @@ class Engine:
             groups.append(order[start:])
         return groups
 
+    def _width(self, longest: int) -> int:
+        """A batch's width: its longest window rounded up to `WIDTH_MULTIPLE`, never past the window size."""
+        return min(-(-longest // WIDTH_MULTIPLE) * WIDTH_MULTIPLE, max(longest, self.config.max_length))
+
     def _pack(
         self, group: np.ndarray, windows: tuple[np.ndarray, ...], flat: np.ndarray, offsets: np.ndarray
     ) -> _Batch:
         win_item, win_first, win_len, own_start, own_end = (col[group] for col in windows)
-        width = int(win_len.max()) + 2
+        width = self._width(int(win_len.max()) + 2)
         col = np.arange(width, dtype=np.int64)[None, :]
         body = (col >= 1) & (col <= win_len[:, None])
         # Column c (1-based after [CLS]) holds the text's token first + c - 1.
