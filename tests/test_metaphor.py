@@ -495,7 +495,19 @@ GATE_ITEM = (
     "Changing the schema now would open a can of worms. The support queue is drowning in tickets. "
     "Think of the cache as a pantry. I'd like a coffee before the call."
 )
-GATE_SCORES = {"revolving": 0.8, "door": 0.8, "relay": 0.9, "race": 0.93, "drowning": 0.96, "in": 0.99, "over": 0.95}
+# One sentence per cue of the gate, each at a different prior: the gated detector must agree with the full parse.
+GATE_CUES = (
+    "Our old build server isn't a relay race. The scheduler is the heart of the platform. "
+    "The new queue is as quiet as a mouse. The rollout moved like the wind. Requests pile up like bricks. "
+    "We view the registry as a library. Picture the cache as a pantry. It works as if the network were a river. "
+    "The token is a kind of passport for packages. That is a beast of a machine. The review is akin to a tollgate. "
+    "The audit was the equivalent of a fire drill. I imagined the roadmap as a relay race."
+)
+GATE_SCORES = {
+    "revolving": 0.8, "door": 0.8, "relay": 0.9, "race": 0.93, "drowning": 0.96, "in": 0.99, "over": 0.95,
+    "heart": 0.85, "mouse": 0.7, "wind": 0.75, "bricks": 0.66, "library": 0.8, "pantry": 0.7, "river": 0.72,
+    "passport": 0.8, "beast": 0.9, "tollgate": 0.6, "drill": 0.78,
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.694, 0.8])
@@ -503,7 +515,13 @@ GATE_SCORES = {"revolving": 0.8, "door": 0.8, "relay": 0.9, "race": 0.93, "drown
 def test_prefilter_gives_the_same_decisions(
     detector: DeliberateMetaphorDetector, threshold: float, strong: float
 ) -> None:
-    texts = [GATE_ITEM, *NEGATIVES, "Think of the cache as a pantry.", "Our release process is a relay race."]
+    texts = [
+        GATE_ITEM,
+        GATE_CUES,
+        *NEGATIVES,
+        "Think of the cache as a pantry.",
+        "Our release process is a relay race.",
+    ]
     scores = [scores_for(t, GATE_SCORES) for t in texts]
     settings = {"threshold": threshold, "strong_token_threshold": strong}
     full = DeliberateMetaphorDetector({**settings, "prefilter": False}, nlp=detector.nlp)
