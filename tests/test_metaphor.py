@@ -340,6 +340,16 @@ def test_copular_metaphor_needs_token_evidence(detector: DeliberateMetaphorDetec
     assert not detector.detect(literal, scores_for(literal, {"checklist": 0.1})).metaphor
 
 
+def test_conventional_modifier_is_no_evidence(detector: DeliberateMetaphorDetector) -> None:
+    # "high" is conventionally metaphorical (VUA train): it does not make "a high priority" a deliberate metaphor.
+    text = "The release is a high priority."
+    assert detector.is_conventional("high") and not detector.is_conventional("mountain")
+    assert not detector.detect(text, scores_for(text, {"high": 0.97, "priority": 0.2})).metaphor
+    fresh = "The release is a high mountain."
+    result = detector.detect(fresh, scores_for(fresh, {"high": 0.97, "mountain": 0.95}))
+    assert [s.text for s in result.spans] == ["high mountain"]
+
+
 def test_strong_word_inside_a_pattern_reports_the_phrase(detector: DeliberateMetaphorDetector) -> None:
     text = "Our release process is a relay race."
     result = detector.detect(text, scores_for(text, {"relay": 0.85, "race": 0.95}))
@@ -501,12 +511,13 @@ GATE_CUES = (
     "The new queue is as quiet as a mouse. The rollout moved like the wind. Requests pile up like bricks. "
     "We view the registry as a library. Picture the cache as a pantry. It works as if the network were a river. "
     "The token is a kind of passport for packages. That is a beast of a machine. The review is akin to a tollgate. "
-    "The audit was the equivalent of a fire drill. I imagined the roadmap as a relay race."
+    "The audit was the equivalent of a fire drill. I imagined the roadmap as a relay race. "
+    "The launch is a high priority."
 )
 GATE_SCORES = {
     "revolving": 0.8, "door": 0.8, "relay": 0.9, "race": 0.93, "drowning": 0.96, "in": 0.99, "over": 0.95,
     "heart": 0.85, "mouse": 0.7, "wind": 0.75, "bricks": 0.66, "library": 0.8, "pantry": 0.7, "river": 0.72,
-    "passport": 0.8, "beast": 0.9, "tollgate": 0.6, "drill": 0.78,
+    "passport": 0.8, "beast": 0.9, "tollgate": 0.6, "drill": 0.78, "high": 0.97,
 }  # fmt: skip
 
 

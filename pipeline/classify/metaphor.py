@@ -449,17 +449,25 @@ class DeliberateMetaphorDetector:
         bonus = self.config["signal_bonus"] if any(signal in lower for signal in SIGNALS) else 0.0
         needed = self.config["threshold"] - bonus
         # The evidence of every rule is the highest score among its content words; stop words ("in", "on",
-        # the most metaphorical words in VUA) are never a vehicle, an attribute or a strong token.
+        # the most metaphorical words in VUA) are never a vehicle, an attribute or a strong token. The implicit
+        # rules also pass over conventional metaphors ("high" in "a high priority"), looked up by surface form.
         stop_words = _stop_words()
-        content = [t.score for t in scores or () if t.text.lower() not in stop_words]
-        top = max(content, default=None)
+        top = fresh = None
+        for token in scores or ():
+            word = token.text.lower()
+            if word in stop_words:
+                continue
+            top = token.score if top is None else max(top, token.score)
+            if not self.is_conventional(word):
+                fresh = token.score if fresh is None else max(fresh, token.score)
         lift = max(top - 0.5, 0.0) if top is not None else 0.0
-        weights = {
-            "explicit": self.config["explicit_weight_up"],
-            "epithet": _EPITHET_WEIGHT,
-            "implicit": self.config["implicit_weight"],
+        fresh_lift = max(fresh - 0.5, 0.0) if fresh is not None else 0.0
+        lifts = {
+            "explicit": self.config["explicit_weight_up"] * lift,
+            "epithet": _EPITHET_WEIGHT * fresh_lift,
+            "implicit": self.config["implicit_weight"] * fresh_lift,
         }
-        if any(prior + weights[kind] * lift >= needed and cue.search(lower) for cue, prior, kind in _GATE):
+        if any(prior + lifts[kind] >= needed and cue.search(lower) for cue, prior, kind in _GATE):
             return True
         return top is not None and top >= max(self.config["strong_token_threshold"], needed)
 
@@ -598,7 +606,11 @@ class DeliberateMetaphorDetector:
         if self._is_literal(lemma):
             prior -= self.config["literal_penalty"]
         start, end = _vehicle_bounds(attr, with_pp=False)
-        evidence = _evidence([t for t in attr.doc[start:end] if t.pos_ in _NOMINAL_POS | {"ADJ"}], scores)
+        # Only fresh words count: "a high priority" is no metaphor for its conventionally metaphorical "high".
+        words = [
+            t for t in attr.doc[start:end] if t.pos_ in _NOMINAL_POS | {"ADJ"} and not self.is_conventional(t.lemma_)
+        ]
+        evidence = _evidence(words, scores)
         yield _make_span(attr.doc, start, end, self._implicit_score(prior, evidence), "copular")
 
     def _of_epithet(self, noun: Any, scores: list[float | None] | None) -> Iterable[Span]:
@@ -610,7 +622,10 @@ class DeliberateMetaphorDetector:
                 tenor = _pobj(prep)
                 if tenor is not None and _determiner(tenor) in _INDEFINITE:
                     start, end = _vehicle_bounds(noun, with_pp=False)
-                    evidence = _evidence([t for t in noun.doc[start:end] if t.pos_ in _NOMINAL_POS], scores)
+                    words = [
+                        t for t in noun.doc[start:end] if t.pos_ in _NOMINAL_POS and not self.is_conventional(t.lemma_)
+                    ]
+                    evidence = _evidence(words, scores)
                     prior = 0.55 - (self.config["literal_penalty"] if self._is_literal(lemma) else 0.0)
                     score = _clip(prior + _EPITHET_WEIGHT * (evidence - 0.5)) if evidence is not None else prior
                     yield _make_span(noun.doc, start, end, score, "n-of-a-n")
