@@ -26,16 +26,15 @@ def main() -> None:
     args = parser.parse_args()
     engine = Engine.from_dir(args.model)
     modes = engine.config.modes
-    threshold, strong, tuned = tune_deliberate(engine, load_labelled([args.tune], modes))
-    engine.config.deliberate_threshold, engine.config.deliberate_strong_token = threshold, strong
+    chosen, tuned = tune_deliberate(engine, load_labelled([args.tune], modes))
+    for name, value in chosen.items():
+        setattr(engine.config, name, value)
     dev = deliberate_report(engine, load_labelled([args.dev], modes))
     config = json.loads((args.model / "config.json").read_text(encoding="utf-8"))
-    config["deliberate_threshold"] = threshold
-    config["deliberate_strong_token"] = strong
+    config.update(chosen)
     (args.model / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     record = json.loads((args.model / "training.json").read_text(encoding="utf-8"))
-    record["config"]["model"]["deliberate_threshold"] = threshold
-    record["config"]["model"]["deliberate_strong_token"] = strong
+    record["config"]["model"].update(chosen)
     record["deliberate_train"] = tuned
     record["deliberate_dev"] = dev
     for path in (args.tune, args.dev):

@@ -340,6 +340,15 @@ def test_copular_metaphor_needs_token_evidence(detector: DeliberateMetaphorDetec
     assert not detector.detect(literal, scores_for(literal, {"checklist": 0.1})).metaphor
 
 
+def test_copular_rule_can_be_turned_off(detector: DeliberateMetaphorDetector) -> None:
+    text = "Our release process is a relay race. It works like a revolving door."
+    scores = scores_for(text, {"relay": 0.9, "race": 0.9, "revolving": 0.8, "door": 0.8})
+    on = DeliberateMetaphorDetector({"strong_token_threshold": 1.01}, nlp=detector.nlp)
+    off = DeliberateMetaphorDetector({"strong_token_threshold": 1.01, "copular": False}, nlp=detector.nlp)
+    assert [s.rule for s in on.detect(text, scores).spans] == ["copular", "like"]
+    assert [s.rule for s in off.detect(text, scores).spans] == ["like"]
+
+
 def test_conventional_modifier_is_no_evidence(detector: DeliberateMetaphorDetector) -> None:
     # "high" is conventionally metaphorical (VUA train): it does not make "a high priority" a deliberate metaphor.
     text = "The release is a high priority."
@@ -523,8 +532,9 @@ GATE_SCORES = {
 
 @pytest.mark.parametrize("threshold", [0.5, 0.694, 0.8])
 @pytest.mark.parametrize("strong", [0.9, 1.01])
+@pytest.mark.parametrize("copular", [True, False])
 def test_prefilter_gives_the_same_decisions(
-    detector: DeliberateMetaphorDetector, threshold: float, strong: float
+    detector: DeliberateMetaphorDetector, threshold: float, strong: float, copular: bool
 ) -> None:
     texts = [
         GATE_ITEM,
@@ -534,7 +544,7 @@ def test_prefilter_gives_the_same_decisions(
         "Our release process is a relay race.",
     ]
     scores = [scores_for(t, GATE_SCORES) for t in texts]
-    settings = {"threshold": threshold, "strong_token_threshold": strong}
+    settings = {"threshold": threshold, "strong_token_threshold": strong, "copular": copular}
     full = DeliberateMetaphorDetector({**settings, "prefilter": False}, nlp=detector.nlp)
     gated = DeliberateMetaphorDetector(settings, nlp=detector.nlp)
     for batch in (scores, [None] * len(texts)):

@@ -51,6 +51,9 @@ def test_train_save_reload_evaluate(tmp_path: Path) -> None:
     assert result.deliberate_dev is not None and result.deliberate_dev["items"] == 4
     saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert result.deliberate_dev["threshold"] == saved["deliberate_threshold"]
+    assert (
+        result.deliberate_dev["copular"] == saved["deliberate_copular"] == result.deliberate_train["deliberate_copular"]
+    )
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "sha256" in card and "train.jsonl" in card
 
@@ -101,6 +104,26 @@ def test_mode_only_training_and_staged_init(tmp_path: Path) -> None:
     result = train(cfg, tmp_path / "final")
     assert result.metaphor_dev is None
     assert result.dev is not None
+
+
+def test_tune_deliberate_chooses_settings_by_f1_on_the_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from pipeline.train import evaluate
+    from pipeline.train.data import Labelled
+
+    gold = [True, False, False, True, False]
+    data = Labelled([f"i{k}" for k in range(5)], ["text"] * 5, [0] * 5, [*gold])
+    # With the copular rule on, two negatives score high (copular false positives); off, the positives stand out.
+    on = [0.8, 0.9, 0.7, 0.75, 0.1]
+    off = [0.8, 0.2, 0.1, 0.75, 0.1]
+    table = np.array([on if s["copular"] else off for s in evaluate.DELIBERATE_CHOICES])
+    monkeypatch.setattr(evaluate, "deliberate_scores", lambda engine, texts, settings: table)
+    engine = SimpleNamespace(config=ModelConfig())
+    chosen, report = evaluate.tune_deliberate(engine, data)
+    # Perfect F1 at 0.75 with the rule off, at every lone-word setting: ties go to the highest.
+    assert chosen == {"deliberate_threshold": 0.75, "deliberate_strong_token": 1.01, "deliberate_copular": False}
+    assert report["f1"] == 1.0 and report["tp"] == 2 and report["fp"] == 0
 
 
 def test_config_rejects_unknown_settings() -> None:

@@ -80,6 +80,7 @@ def metaphor_detector(config: ModelConfig, **overrides: Any) -> DeliberateMetaph
         "token_threshold": float(config.metaphor_threshold),
         "threshold": float(config.deliberate_threshold),
         "strong_token_threshold": float(config.deliberate_strong_token),
+        "copular": bool(config.deliberate_copular),
         **overrides,
     }
     return DeliberateMetaphorDetector(settings)

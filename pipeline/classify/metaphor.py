@@ -41,6 +41,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "token_threshold": 0.5,
     # A single word counts as a deliberate metaphor only with a score this high and a non-conventional lemma.
     "strong_token_threshold": 0.9,
+    # Whether copular metaphors ("X is a Y" with a metaphorical Y) count: the rule that sees most candidates and
+    # has the lowest precision, so tuning may turn it off.
+    "copular": True,
     # A lemma is conventionally metaphorical with at least this many VUA train occurrences at this metaphor rate.
     "conventional_min_count": 20,
     "conventional_min_rate": 0.5,
@@ -465,7 +468,8 @@ class DeliberateMetaphorDetector:
         lifts = {
             "explicit": self.config["explicit_weight_up"] * lift,
             "epithet": _EPITHET_WEIGHT * fresh_lift,
-            "implicit": self.config["implicit_weight"] * fresh_lift,
+            # -1: with the copular rule off, its cues can never lift a sentence to the threshold
+            "implicit": self.config["implicit_weight"] * fresh_lift if self.config["copular"] else -1.0,
         }
         if any(prior + lifts[kind] >= needed and cue.search(lower) for cue, prior, kind in _GATE):
             return True
@@ -484,6 +488,7 @@ class DeliberateMetaphorDetector:
         return MetaphorResult(metaphor=bool(spans), spans=spans, tokens=reported, score=best, candidates=candidates)
 
     def _candidates(self, doc: Any, scores: list[float | None] | None) -> Iterable[Span]:
+        copular = self.config["copular"]
         for token in doc:
             lower = token.lower_
             if lower == "like":
@@ -496,7 +501,7 @@ class DeliberateMetaphorDetector:
                 yield from self._of_vehicle(token, scores, "equivalent", 0.6, 0.35)
             elif token.lemma_.lower() in ("kind", "sort") and token.pos_ == "NOUN":
                 yield from self._kind_of_for(token, scores)
-            if token.dep_ == "attr" and token.pos_ == "NOUN" and token.head.lemma_ == "be":
+            if copular and token.dep_ == "attr" and token.pos_ == "NOUN" and token.head.lemma_ == "be":
                 yield from self._copular(token, scores)
             if token.pos_ == "NOUN" and _determiner(token) in _INDEFINITE:
                 yield from self._of_epithet(token, scores)

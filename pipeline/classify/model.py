@@ -50,6 +50,7 @@ class ModelConfig:
     deliberate_threshold: float = 0.5  # item-level deliberate metaphor, chosen on the SECI dev items
     # A lone word counts as a deliberate metaphor at this token score (above 1: never); chosen on dev too.
     deliberate_strong_token: float = 0.9
+    deliberate_copular: bool = True  # whether copular metaphors ("X is a Y") count; chosen on the training items
     name: str = "seci-fast"
     version: str = "0"
     extra: dict[str, str] = field(default_factory=dict)

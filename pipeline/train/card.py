@@ -71,7 +71,8 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
             f"{deliberate['positives']} positive): precision {_fmt(deliberate['precision'])}, "
             f"recall {_fmt(deliberate['recall'])}, F1 {_fmt(deliberate['f1'])} at the item threshold "
             f"{_fmt(cfg['model'].get('deliberate_threshold'))} and lone-word token score "
-            f"{_fmt(cfg['model'].get('deliberate_strong_token'))}, {chosen}",
+            f"{_fmt(cfg['model'].get('deliberate_strong_token'))}, copular metaphors "
+            f"{'counted' if cfg['model'].get('deliberate_copular', True) else 'not counted'}, {chosen}",
         ]
     lines += ["", "Training history:", "", "```json", json.dumps(record["history"], indent=1), "```", ""]
     evaluation = out / "evaluation.json"

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,22 +93,55 @@ def evaluate_words(engine: Engine, data: Path) -> dict[str, Any]:
     }
 
 
-STRONG_TOKEN_CHOICES = (0.9, 0.95, 1.01)  # 1.01: a lone metaphorical word never makes an item positive
+# The detector settings tuning chooses among, with the item threshold. A lone-word setting of 1.01 means a lone
+# metaphorical word never makes an item positive; `copular` turns the copular-metaphor rule on or off.
+DELIBERATE_CHOICES: tuple[dict[str, Any], ...] = tuple(
+    {"strong_token_threshold": strong, "copular": copular} for copular in (True, False) for strong in (0.9, 0.95, 1.01)
+)
 
 
-def deliberate_scores(engine: Engine, texts: list[str], strong_tokens: tuple[float, ...] | None = None) -> np.ndarray:
-    """Each text's best deliberate-metaphor span score, one row per lone-word setting (one forward pass)."""
+def deliberate_scores(
+    engine: Engine, texts: list[str], settings: Sequence[Mapping[str, Any]] | None = None
+) -> np.ndarray:
+    """Each text's best deliberate-metaphor span score, one row per detector setting (one forward pass).
+
+    Without `settings`, one row at the model's own settings.
+    """
     from pipeline.classify.batch import metaphor_detector, token_scores
 
-    strong_tokens = strong_tokens or (engine.config.deliberate_strong_token,)
     predictions = engine.predict(texts)
     scores = [token_scores(t, p) for t, p in zip(texts, predictions, strict=True)]
     rows = []
-    for strong in strong_tokens:
+    for overrides in settings or ({},):
         # Every candidate's score counts here, below the threshold too: no gate.
-        detector = metaphor_detector(engine.config, strong_token_threshold=strong, prefilter=False)
+        detector = metaphor_detector(engine.config, **overrides, prefilter=False)
         rows.append([r.score for r in detector.detect_many(texts, scores)])
     return np.array(rows)
+
+
+def tune_deliberate(engine: Engine, data: Labelled) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The item threshold and detector settings with the best F1 on labelled items (the training items).
+
+    Ties go to the more conservative choice: the higher threshold and lone-word score, the copular rule off.
+    Returns the chosen `ModelConfig` fields and the metrics there.
+    """
+    keep = [i for i, m in enumerate(data.metaphor) if m is not None]
+    gold = np.array([bool(data.metaphor[i]) for i in keep], dtype=bool)
+    table = deliberate_scores(engine, [data.texts[i] for i in keep], DELIBERATE_CHOICES)
+    best: tuple[float, float, float, bool, int] | None = None
+    for k, (setting, scores) in enumerate(zip(DELIBERATE_CHOICES, table, strict=True)):
+        for t in sorted({float(s) for s in scores if s > 0}) or [engine.config.deliberate_threshold]:
+            key = (flag_metrics(gold, scores, t)["f1"], t, setting["strong_token_threshold"], not setting["copular"], k)
+            best = key if best is None or key > best else best
+    _, threshold, _, _, k = best
+    setting = DELIBERATE_CHOICES[k]
+    chosen = {
+        "deliberate_threshold": threshold,
+        "deliberate_strong_token": setting["strong_token_threshold"],
+        "deliberate_copular": setting["copular"],
+    }
+    report = {"items": len(keep), "positives": int(gold.sum()), **chosen}
+    return chosen, {**report, **flag_metrics(gold, table[k], threshold)}
 
 
 def flag_metrics(gold: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
@@ -117,26 +151,6 @@ def flag_metrics(gold: np.ndarray, scores: np.ndarray, threshold: float) -> dict
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
-
-
-def tune_deliberate(engine: Engine, data: Labelled) -> tuple[float, float, dict[str, Any]]:
-    """The item threshold and lone-word setting with the best F1 on labelled items (the training items).
-
-    Ties go to the higher (more conservative) threshold and setting. Returns (threshold,
-    strong-token setting, the metrics there).
-    """
-    keep = [i for i, m in enumerate(data.metaphor) if m is not None]
-    gold = np.array([bool(data.metaphor[i]) for i in keep], dtype=bool)
-    table = deliberate_scores(engine, [data.texts[i] for i in keep], STRONG_TOKEN_CHOICES)
-    best: tuple[float, float, float] | None = None
-    for strong, scores in zip(STRONG_TOKEN_CHOICES, table, strict=True):
-        for t in sorted({float(s) for s in scores if s > 0}) or [engine.config.deliberate_threshold]:
-            key = (flag_metrics(gold, scores, t)["f1"], t, strong)
-            best = key if best is None or key > best else best
-    _, threshold, strong = best
-    scores = table[STRONG_TOKEN_CHOICES.index(strong)]
-    report = {"items": len(keep), "positives": int(gold.sum()), "strong_token": strong}
-    return threshold, strong, {**report, **flag_metrics(gold, scores, threshold)}
 
 
 def evaluate_deliberate(engine: Engine, data: Path) -> dict[str, Any]:
@@ -159,6 +173,7 @@ def deliberate_report(engine: Engine, data: Labelled) -> dict[str, Any]:
     return {
         "threshold": threshold,
         "strong_token": engine.config.deliberate_strong_token,
+        "copular": engine.config.deliberate_copular,
         "items": len(keep),
         "positives": int(gold.sum()),
         **flag_metrics(gold, scores, threshold),

@@ -299,9 +299,9 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         # on, so the dev items measure them held apart.
         from pipeline.train.evaluate import deliberate_report, tune_deliberate
 
-        mcfg.deliberate_threshold, mcfg.deliberate_strong_token, deliberate_train = tune_deliberate(
-            engine(), train_data
-        )
+        chosen, deliberate_train = tune_deliberate(engine(), train_data)
+        for name, value in chosen.items():
+            setattr(mcfg, name, value)
         if dev_data and any(m is not None for m in dev_data.metaphor):
             deliberate_dev = deliberate_report(engine(), dev_data)
     model.save(out)
