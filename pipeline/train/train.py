@@ -293,6 +293,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     metaphor_report = evaluate_metaphor(scorer, vua_dev) if vua_dev else None
     if metaphor_report:
         mcfg.metaphor_threshold = metaphor_report["threshold"]
+    model.save(out)  # now, so that a failure in the item-level tuning below loses nothing of the training
     deliberate_train = deliberate_dev = None
     if train_data and any(m is not None for m in train_data.metaphor):
         # The item-level settings are chosen on the training items' metaphor labels, which nothing else trains
@@ -304,7 +305,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
             setattr(mcfg, name, value)
         if dev_data and any(m is not None for m in dev_data.metaphor):
             deliberate_dev = deliberate_report(engine(), dev_data)
-    model.save(out)
+        model.save(out)  # with the chosen item-level settings
     result = TrainResult(
         out,
         epochs_run,
