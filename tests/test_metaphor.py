@@ -554,6 +554,23 @@ def test_prefilter_gives_the_same_decisions(
             assert any(r["metaphor"] for r in expected)  # the comparison is not only between empty results
 
 
+def test_detect_settings_parses_once_and_matches_separate_detectors(detector: DeliberateMetaphorDetector) -> None:
+    texts = [GATE_ITEM, GATE_CUES, *NEGATIVES]
+    scores = [scores_for(t, GATE_SCORES) for t in texts]
+    settings = [{"strong_token_threshold": 0.9}, {"strong_token_threshold": 1.01, "copular": False}]
+    counting = _CountingNlp(detector.nlp)
+    shared = DeliberateMetaphorDetector({"threshold": 0.6}, nlp=counting)
+    shared._phrase_matchers()
+    counting.parsed.clear()
+    table = shared.detect_settings(texts, scores, settings)
+    assert len(counting.parsed) == len(texts)  # one parse per text, whatever the number of settings
+    for overrides, results in zip(settings, table, strict=True):
+        alone = DeliberateMetaphorDetector({"threshold": 0.6, **overrides, "prefilter": False}, nlp=detector.nlp)
+        expected = alone.detect_many(texts, scores)
+        assert [(r.to_dict(), r.score) for r in results] == [(r.to_dict(), r.score) for r in expected]
+    assert any(a.to_dict() != b.to_dict() for a, b in zip(*table, strict=True))  # the settings do differ
+
+
 def test_prefilter_parses_only_sentences_that_could_fire(detector: DeliberateMetaphorDetector) -> None:
     counting = _CountingNlp(detector.nlp)
     gated = DeliberateMetaphorDetector({"threshold": 0.6, "strong_token_threshold": 1.01}, nlp=counting)

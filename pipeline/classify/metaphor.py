@@ -397,17 +397,46 @@ class DeliberateMetaphorDetector:
             token_scores_list = [None] * len(texts)
         if len(token_scores_list) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(token_scores_list)} token score lists")
-        max_chars = int(self.config["max_chars"])
-        cut = []
-        for text in texts:
-            if len(text) > max_chars:
-                log.warning("metaphor rules see only the first %d of %d characters", max_chars, len(text))
-            cut.append(text[:max_chars])
+        cut = self._cut(texts)
         self._phrase_matchers()  # built outside the memory zone: the idiom patterns must outlive it
         # Every string a parse adds to spaCy's vocabulary is freed when the zone closes, so memory stays flat over
         # an archive of millions of items; nothing that refers to a Doc leaves the zone.
         with self.nlp.memory_zone():
             return self._detect_texts(cut, token_scores_list)
+
+    def detect_settings(
+        self,
+        texts: Sequence[str],
+        token_scores_list: Sequence[Sequence[TokenScore] | None],
+        settings: Sequence[Mapping[str, Any]],
+    ) -> list[list[MetaphorResult]]:
+        """`detect_many` under several settings (overrides of this detector's config), each text parsed once.
+
+        For tuning, which compares settings on the same items: every sentence is parsed (no gate), and the parse,
+        the cost, is shared. Returns one result list per setting.
+        """
+        if len(token_scores_list) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(token_scores_list)} token score lists")
+        matchers = self._phrase_matchers()
+        variants = []
+        for overrides in settings:
+            variant = DeliberateMetaphorDetector({**self.config, **overrides}, self.lexicon.entries, self.nlp)
+            variant._matchers = matchers
+            variants.append(variant)
+        results: list[list[MetaphorResult]] = [[] for _ in variants]
+        with self.nlp.memory_zone():
+            docs = self.nlp.pipe(self._cut(texts), batch_size=int(self.config["batch_size"]))
+            for doc, scores in zip(docs, token_scores_list, strict=True):
+                for out, variant in zip(results, variants, strict=True):
+                    out.append(variant._detect_doc(doc, scores))
+        return results
+
+    def _cut(self, texts: Sequence[str]) -> list[str]:
+        max_chars = int(self.config["max_chars"])
+        for text in texts:
+            if len(text) > max_chars:
+                log.warning("metaphor rules see only the first %d of %d characters", max_chars, len(text))
+        return [text[:max_chars] for text in texts]
 
     def _detect_texts(
         self, cut: list[str], token_scores_list: Sequence[Sequence[TokenScore] | None]

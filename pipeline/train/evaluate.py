@@ -111,12 +111,9 @@ def deliberate_scores(
 
     predictions = engine.predict(texts)
     scores = [token_scores(t, p) for t, p in zip(texts, predictions, strict=True)]
-    rows = []
-    for overrides in settings or ({},):
-        # Every candidate's score counts here, below the threshold too: no gate.
-        detector = metaphor_detector(engine.config, **overrides, prefilter=False)
-        rows.append([r.score for r in detector.detect_many(texts, scores)])
-    return np.array(rows)
+    # Every candidate's score counts here, below the threshold too: no gate, and one parse for all settings.
+    table = metaphor_detector(engine.config).detect_settings(texts, scores, settings or ({},))
+    return np.array([[r.score for r in results] for results in table])
 
 
 def tune_deliberate(engine: Engine, data: Labelled) -> tuple[dict[str, Any], dict[str, Any]]:
