@@ -33,6 +33,7 @@ from pipeline.train.vua import (
     load_trofi,
     load_vua18,
     load_vua_verb,
+    preceding_context,
     target_metrics,
     token_metrics,
 )
@@ -100,6 +101,40 @@ def test_shared_task_markers_become_labels() -> None:
         "leading",
         "to",
     ]
+
+
+def test_preceding_context_takes_consecutive_sentences_of_the_same_text() -> None:
+    sequences = load_metaphor_file(FIXTURES / "vuamc_corpus_train_sample.csv")
+    assert [(s.text_id, s.index) for s in sequences] == [("a1e-fragment01", i) for i in (1, 2, 3)]
+    one, two = preceding_context(sequences, 1), preceding_context(sequences, 2)
+    assert one[0] == [] and one[1] == sequences[0].words and one[2] == sequences[1].words
+    assert two[2] == sequences[0].words + sequences[1].words
+    assert preceding_context(sequences, 0) == [[], [], []]
+    # A gap in the numbering, another text or an unnumbered row gives no context.
+    gap = WordSequence("x:5", ["b"], [0], None, None, None, text_id="x", index=5)
+    other = WordSequence("y:4", ["c"], [0], None, None, None, text_id="y", index=4)
+    first = WordSequence("x:3", ["a"], [0], None, None, None, text_id="x", index=3)
+    loose = WordSequence("z", ["d"], [0], None, None, None)
+    assert preceding_context([first, other, gap, loose], 1) == [[], [], [], []]
+
+
+def test_vua_examples_label_the_sentence_and_never_its_context() -> None:
+    from pipeline.classify.model import ModelConfig, load_tokenizer
+    from pipeline.train.train import vua_examples
+
+    tokenizer = load_tokenizer(ModelConfig())
+    sequences = load_metaphor_file(FIXTURES / "vuamc_corpus_train_sample.csv")
+    alone = vua_examples(sequences, tokenizer, 256)
+    with_context = vua_examples(sequences, tokenizer, 256, context=1)
+    for (ids, labels), (cids, clabels) in zip(alone, with_context, strict=True):
+        assert [x for x in labels if x != IGNORE_LABEL] == [x for x in clabels if x != IGNORE_LABEL]
+        assert len(cids) >= len(ids)
+    assert len(with_context[1][0]) > len(alone[1][0])
+    # The first label follows the context: every token of the preceding sentence is ignored.
+    context_tokens = len(tokenizer(sequences[0].words, is_split_into_words=True, add_special_tokens=False)["input_ids"])
+    assert set(with_context[1][1][: context_tokens + 1]) == {IGNORE_LABEL}
+    # A sentence whose context would not fit in the window goes alone.
+    assert vua_examples(sequences, tokenizer, len(alone[2][0]) + 1, context=2)[2] == alone[2]
 
 
 def test_moh_x_trofi_and_fold_shapes() -> None:

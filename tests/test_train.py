@@ -143,6 +143,20 @@ def test_saved_weights_are_only_the_trained_part(tmp_path: Path) -> None:
     assert any(k.startswith("metaphor_head") for k in state) and any(k.startswith("mode_head") for k in state)
 
 
+def test_trained_embeddings_are_saved_and_reloaded(tmp_path: Path) -> None:
+    import torch
+
+    model = SeciModel(ModelConfig(train_embeddings=True))
+    embeddings = model.encoder.get_input_embeddings().weight
+    assert embeddings.requires_grad
+    with torch.no_grad():
+        embeddings[7].fill_(0.25)  # what fine-tuning would change, exactly representable in fp16
+    model.save(tmp_path)
+    assert any("word_embeddings" in k for k in model.trained_state())
+    reloaded = SeciModel.load(tmp_path)
+    assert torch.equal(reloaded.encoder.get_input_embeddings().weight[7], torch.full((embeddings.shape[1],), 0.25))
+
+
 def test_missing_weights_are_an_error(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 

@@ -51,6 +51,10 @@ class ModelConfig:
     # A lone word counts as a deliberate metaphor at this token score (above 1: never); chosen on dev too.
     deliberate_strong_token: float = 0.9
     deliberate_copular: bool = True  # whether copular metaphors ("X is a Y") count; chosen on the training items
+    # Fine-tune the embedding layer too (it is then saved, ~23 MB more); frozen, it comes from the base package.
+    train_embeddings: bool = False
+    # Sentences of preceding discourse given with a pre-split sentence (VUA evaluation); see vua.preceding_context.
+    metaphor_context: int = 0
     name: str = "seci-fast"
     version: str = "0"
     extra: dict[str, str] = field(default_factory=dict)
@@ -75,13 +79,14 @@ class SeciModel(nn.Module):
         self.metaphor_head = nn.Sequential(
             nn.Dropout(config.dropout), nn.Linear(3 * hidden, hidden), nn.GELU(), nn.Linear(hidden, 1)
         )
-        # Embeddings stay as the base ships them: the MIP feature needs the words' basic meaning,
-        # and what is frozen need not be saved. The pooler is unused (we mean-pool).
-        for part in ("embeddings", "pooler"):
+        # By default the embeddings stay as the base ships them: the MIP feature then compares with the
+        # words' basic meaning, and what is frozen need not be saved. The pooler is unused (we mean-pool).
+        frozen = ("pooler",) if config.train_embeddings else ("embeddings", "pooler")
+        for part in frozen:
             module = getattr(self.encoder, part, None)
             if module is not None:
                 module.requires_grad_(False)
-        self.encoder.get_input_embeddings().weight.requires_grad_(False)
+        self.encoder.get_input_embeddings().weight.requires_grad_(config.train_embeddings)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mode logits (batch, modes) and metaphor logits (batch, tokens)."""

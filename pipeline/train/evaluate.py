@@ -71,11 +71,20 @@ def baselines(train: Labelled, test: Labelled, modes: tuple[str, ...]) -> dict[s
     }
 
 
+def word_probabilities(engine: Engine, sentences: Sequence[Any]) -> list[list[float]]:
+    """Each word's metaphor probability, each sentence read after the context the model was trained with."""
+    from pipeline.train.vua import preceding_context
+
+    context = preceding_context(sentences, engine.config.metaphor_context)
+    scored = engine.predict_words([c + s.words for c, s in zip(context, sentences, strict=True)])
+    return [p[len(c) :].tolist() for p, c in zip(scored, context, strict=True)]
+
+
 def evaluate_words(engine: Engine, data: Path) -> dict[str, Any]:
     from pipeline.train.vua import load_metaphor_file, target_metrics, token_metrics
 
     sentences = load_metaphor_file(data)
-    prob = [p.tolist() for p in engine.predict_words([s.words for s in sentences])]
+    prob = word_probabilities(engine, sentences)
     threshold = engine.config.metaphor_threshold
     verb_level = any(s.target is not None for s in sentences)
     if verb_level:

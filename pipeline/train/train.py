@@ -63,16 +63,28 @@ def seci_windows(data: Labelled, tokenizer, config: TrainConfig) -> list[tuple[l
     return out
 
 
-def vua_examples(sentences, tokenizer, max_length: int) -> list[tuple[list[int], list[int]]]:
-    """(token ids, token labels) with each word's label on its first sub-word and -100 elsewhere."""
-    enc = tokenizer([s.words for s in sentences], is_split_into_words=True, truncation=True, max_length=max_length)
+def vua_examples(sentences, tokenizer, max_length: int, context: int = 0) -> list[tuple[list[int], list[int]]]:
+    """(token ids, token labels) with each word's label on its first sub-word and -100 elsewhere.
+
+    With `context`, the preceding sentences of the same text come first, unlabelled; where they would not fit
+    in `max_length` the sentence goes alone.
+    """
+    from pipeline.train.vua import preceding_context
+
+    before = preceding_context(sentences, context)
+    words = [c + s.words for c, s in zip(before, sentences, strict=True)]
+    enc = tokenizer(words, is_split_into_words=True, truncation=False)
+    alone = tokenizer([s.words for s in sentences], is_split_into_words=True, truncation=True, max_length=max_length)
     out = []
     for i, s in enumerate(sentences):
+        skip, source = len(before[i]), enc
+        if len(enc["input_ids"][i]) > max_length:
+            skip, source = 0, alone
         labels, previous = [], None
-        for w in enc.word_ids(i):
-            labels.append(-100 if w is None or w == previous else int(s.labels[w]))
+        for w in source.word_ids(i):
+            labels.append(-100 if w is None or w == previous or w < skip else int(s.labels[w - skip]))
             previous = w
-        out.append((enc["input_ids"][i], labels))
+        out.append((source["input_ids"][i], labels))
     return out
 
 
@@ -128,10 +140,11 @@ def evaluate_seci(engine: Engine, data: Labelled) -> tuple[dict, np.ndarray]:
 
 
 def evaluate_metaphor(engine: Engine, sentences, threshold: float | None = None) -> dict:
+    from pipeline.train.evaluate import word_probabilities
     from pipeline.train.vua import best_threshold, token_metrics
 
     gold = [s.labels for s in sentences]
-    prob = [p.tolist() for p in engine.predict_words([s.words for s in sentences])]
+    prob = word_probabilities(engine, sentences)
     chosen = best_threshold(gold, prob) if threshold is None else threshold
     return {"threshold": chosen, **token_metrics(gold, prob, chosen)}
 
@@ -168,7 +181,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         sentences = metaphor_sentences(config.metaphor.train, vua_dev or [])
         if config.metaphor.max_train_sentences:
             sentences = sentences[: config.metaphor.max_train_sentences]
-        vua_train = vua_examples(sentences, tokenizer, mcfg.max_length)
+        vua_train = vua_examples(sentences, tokenizer, mcfg.max_length, mcfg.metaphor_context)
     if not seci_train and not vua_train:
         raise ValueError("nothing to train on: give data.train, metaphor.train or both")
     log.info("training windows: %d SECI, %d VUA", len(seci_train), len(vua_train or []))

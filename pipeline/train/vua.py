@@ -16,6 +16,7 @@ import ast
 import csv
 import io
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,8 @@ class WordSequence:
     pos: list[str] | None
     genre: str | None
     target: int | None
+    text_id: str | None = None  # the source text, where the corpus names it
+    index: int | None = None  # the sentence's position in that text
 
 
 # Header signatures, checked in order: the first whose columns are all present decides the format.
@@ -125,6 +128,12 @@ def _binary_labels(values: list, column: str) -> list[int]:
     return labels
 
 
+def _position(value: str | None) -> int | None:
+    # VUA numbers sentences within a text; a few carry a letter suffix ("675a"), which shares the number.
+    match = re.match(r"\s*(\d+)", value or "")
+    return int(match.group(1)) if match else None
+
+
 def _row_id(path: Path, row_number: int, *parts: str | None) -> str:
     named = [part.strip() for part in parts if part and part.strip()]
     return ":".join(named) if named else f"{path.stem}:{row_number}"
@@ -147,6 +156,8 @@ def _parse_vua_seq(row: dict[str, str], path: Path, n: int) -> WordSequence:
         pos=pos,
         genre=(row.get("genre") or "").strip() or None,
         target=None,
+        text_id=(row.get("txt_id") or "").strip() or None,
+        index=_position(row.get("sen_ix")),
     )
 
 
@@ -184,6 +195,8 @@ def _parse_shared_task(row: dict[str, str], path: Path, n: int) -> WordSequence:
         pos=None,
         genre=None,
         target=None,
+        text_id=(row.get("txt_id") or "").strip() or None,
+        index=_position(row.get("sentence_id")),
     )
 
 
@@ -259,6 +272,29 @@ def load_moh_x(directory: str | Path) -> list[WordSequence]:
 def load_trofi(directory: str | Path) -> list[WordSequence]:
     """TroFi (all 3,737 rows). Held out: zero-shot evaluation only."""
     return load_metaphor_file(Path(directory) / "TroFi_formatted_all3737.csv")
+
+
+def preceding_context(sequences: Sequence[WordSequence], n: int) -> list[list[str]]:
+    """The words of up to `n` sentences just before each sentence in its text, where they are in `sequences`.
+
+    Discourse context helps metaphor identification (Dankers et al., 2020, "Being neighbourly"): a word's basic
+    and contextual meanings are easier to tell apart when the topic is known. Only consecutive sentences of the
+    same text count, and only those in the same file, so a test sentence never sees training text or vice versa.
+    """
+    if n <= 0:
+        return [[] for _ in sequences]
+    by_position = {(s.text_id, s.index): s for s in sequences if s.text_id is not None and s.index is not None}
+    out = []
+    for sequence in sequences:
+        words: list[str] = []
+        if sequence.text_id is not None and sequence.index is not None:
+            for back in range(1, n + 1):
+                previous = by_position.get((sequence.text_id, sequence.index - back))
+                if previous is None:
+                    break
+                words = previous.words + words
+        out.append(words)
+    return out
 
 
 # --- metrics --------------------------------------------------------------------------------------------------------
