@@ -84,6 +84,7 @@ def test_vua_verb_rows_label_only_the_target() -> None:
     assert first.target == 2 and first.words[2] == "fail"
     assert first.labels == [IGNORE_LABEL, IGNORE_LABEL, 0, IGNORE_LABEL, IGNORE_LABEL, IGNORE_LABEL, IGNORE_LABEL]
     assert first.id == "a1k-fragment02:41:2"
+    assert (first.text_id, first.index) == ("a1k-fragment02", 41)
     metaphors = [s for s in sequences if s.labels is not None and s.target is not None and s.labels[s.target] == 1]
     assert [s.words[s.target] for s in metaphors] == ["shown", "climbing"]
 

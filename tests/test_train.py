@@ -21,7 +21,14 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def tiny_config(tmp_path: Path, metaphor: bool = True) -> Path:
     config = {
-        "model": {"base": "fast", "max_length": 64, "stride": 16, "name": "tiny", "version": "t"},
+        "model": {
+            "base": "fast",
+            "max_length": 64,
+            "stride": 16,
+            "name": "tiny",
+            "version": "t",
+            "metaphor_context": 1,
+        },
         "data": {"train": str(FIXTURES / "seci/train.jsonl"), "dev": str(FIXTURES / "seci/dev.jsonl")},
         "metaphor": {
             "train": str(FIXTURES / "metaphor/vuamc_corpus_train_sample.csv") if metaphor else None,
@@ -104,6 +111,12 @@ def test_mode_only_training_and_staged_init(tmp_path: Path) -> None:
     result = train(cfg, tmp_path / "final")
     assert result.metaphor_dev is None
     assert result.dev is not None
+    # The final record and card name the stage it started from, with that stage's data and scores.
+    record = json.loads((tmp_path / "final" / "training.json").read_text(encoding="utf-8"))
+    earlier = record["init_from_record"]
+    assert earlier["path"] == str(stage) and earlier["metaphor_dev"]["f1"] >= 0
+    assert any(path.endswith("vuamc_corpus_train_sample.csv") for path in earlier["data"])
+    assert f"started from `{stage}`" in (tmp_path / "final" / "README.md").read_text(encoding="utf-8")
 
 
 def test_tune_deliberate_chooses_settings_by_f1_on_the_items(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,20 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
+def _stage_lines(stage: dict[str, Any] | None) -> list[str]:
+    """The earlier stage a staged model started from: its config, data, commit and scores."""
+    if not stage:
+        return []
+    met = stage.get("metaphor_dev") or {}
+    return [
+        f"- started from `{stage['path']}` ({stage['config']['model']['name']}): commit `{stage['commit']}`, "
+        f"{stage['seconds']} s, best epoch {stage['best_epoch']} of {stage['epochs_run']}, "
+        f"metaphor dev F1 {_fmt(met.get('f1'))}; its data: "
+        + ", ".join(f"`{path}` (`{digest[:16]}…`)" for path, digest in stage["data"].items())
+        + "; its config is in `training.json` (`init_from_record`)",
+    ]
+
+
 def write_model_card(out: Path, record: dict[str, Any]) -> Path:
     cfg = record["config"]
     lines = [
@@ -26,7 +40,13 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
         f"best epoch {record['best_epoch']} of {record['epochs_run']}",
         f"- temperature (fitted on dev): {cfg['model']['temperature']:.3f}; "
         f"token metaphor threshold (chosen on the metaphor dev file): {cfg['model']['metaphor_threshold']:.3f}",
-        "- weights: `model.safetensors` (fp16, transformer layers and heads; embeddings come from the base)",
+        "- weights: `model.safetensors` (fp16, "
+        + (
+            "the fine-tuned embeddings, transformer layers and heads)"
+            if cfg["model"].get("train_embeddings")
+            else "transformer layers and heads; the embeddings come from the base)"
+        ),
+        *_stage_lines(record.get("init_from_record")),
         "",
         "## Data (sha256)",
         *[f"- `{path}`: `{digest[:16]}…`" for path, digest in record["data"].items()],

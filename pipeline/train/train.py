@@ -333,6 +333,15 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     return result
 
 
+def init_from_record(path: str | None) -> dict | None:
+    """What produced the weights a staged run started from, so the final card names every stage."""
+    if not path or not (Path(path) / "training.json").exists():
+        return None
+    earlier = json.loads((Path(path) / "training.json").read_text(encoding="utf-8"))
+    keep = ("config", "data", "commit", "torch", "epochs_run", "best_epoch", "history", "seconds", "metaphor_dev")
+    return {"path": str(path), **{k: earlier.get(k) for k in keep}}
+
+
 def write_training_record(out: Path, config: TrainConfig, result: TrainResult, history: list[dict]) -> None:
     """`training.json` (what evaluation and the model card read) and the model card itself."""
     files = [*config.data.train, *config.data.dev]
@@ -352,6 +361,7 @@ def write_training_record(out: Path, config: TrainConfig, result: TrainResult, h
         "metaphor_dev": result.metaphor_dev,
         "deliberate_train": result.deliberate_train,
         "deliberate_dev": result.deliberate_dev,
+        "init_from_record": init_from_record(config.optim.init_from),
     }
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     from pipeline.train.card import write_model_card

@@ -181,7 +181,18 @@ def _parse_target(
         # MelBERT folds name only the target's tag; the other words are unknown.
         pos = [""] * len(words)
         pos[target] = row["pos"].strip()
-    return WordSequence(id=_row_id(path, n, *id_parts), words=words, labels=labels, pos=pos, genre=None, target=target)
+    # VUA-Verb names each row's text and sentence, which places it in its discourse (see preceding_context).
+    text_id = (row.get("text_idx") or "").strip() or None
+    return WordSequence(
+        id=_row_id(path, n, *id_parts),
+        words=words,
+        labels=labels,
+        pos=pos,
+        genre=None,
+        target=target,
+        text_id=text_id,
+        index=_position(row.get("sentence_idx")) if text_id else None,
+    )
 
 
 def _parse_shared_task(row: dict[str, str], path: Path, n: int) -> WordSequence:
