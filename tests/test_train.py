@@ -192,3 +192,27 @@ def test_temperature_scaling_reduces_overconfidence() -> None:
     t = fit_temperature(gold, probs)
     assert t > 1.5
     assert expected_calibration_error(gold, apply_temperature(probs, t)) < 0.5 * expected_calibration_error(gold, probs)
+
+
+def test_metaphor_sentences_drop_dev_sentences_however_tokenised(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.train import vua
+    from pipeline.train.train import metaphor_sentences
+    from pipeline.train.vua import WordSequence
+
+    def sentence(words: str, text_id: str | None, index: int | None) -> WordSequence:
+        split = words.split()
+        return WordSequence(words, split, [0] * len(split), None, None, None, text_id=text_id, index=index)
+
+    dev = [sentence("I did n't know", "a", 1), sentence("Stocks fell", "b", 7)]
+    files = {
+        "vua18.csv": [sentence("He grasped it", "a", 2)],
+        "vuamc.csv": [
+            sentence("I didn't know", "z", 9),  # dev's words, tokenised otherwise
+            sentence("Stocks  fell sharply", "b", 7),  # dev's place in its text
+            sentence("he grasped it", None, None),  # a repeat of the first file's sentence
+            sentence("Prices soared", "b", 8),  # new
+        ],
+    }
+    monkeypatch.setattr(vua, "load_metaphor_file", lambda path: files[path])
+    kept = metaphor_sentences(["vua18.csv", "vuamc.csv"], dev)
+    assert [s.id for s in kept] == ["He grasped it", "Prices soared"]

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import random
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -88,18 +89,30 @@ def vua_examples(sentences, tokenizer, max_length: int, context: int = 0) -> lis
     return out
 
 
+def sentence_keys(sentence) -> set[tuple]:
+    """What identifies a sentence across VUA files: its place in the VUAMC text and its letters and digits.
+
+    The files tokenise differently ("don't" / "do n't", stray encodings), so the words alone miss about one
+    repeat in five; VUA-18 and the VUAMC shared-task files share text ids and sentence numbers.
+    """
+    keys = {("words", re.sub(r"[\W_]+", "", "".join(sentence.words)).lower())}
+    if sentence.text_id is not None and sentence.index is not None:
+        keys.add(("position", sentence.text_id, sentence.index))
+    return keys
+
+
 def metaphor_sentences(paths: list[str], dev: list) -> list:
     """Training sentences from several files, each sentence once, none of the dev file's."""
     from pipeline.train.vua import load_metaphor_file
 
-    seen = {" ".join(s.words).lower() for s in dev}
+    seen = set().union(*(sentence_keys(s) for s in dev))
     out = []
     for path in paths:
         kept = 0
         for sentence in load_metaphor_file(path):
-            key = " ".join(sentence.words).lower()
-            if key not in seen and sentence.labels is not None:
-                seen.add(key)
+            keys = sentence_keys(sentence)
+            if sentence.labels is not None and not keys & seen:
+                seen.update(keys)
                 out.append(sentence)
                 kept += 1
         log.info("%s: %d new training sentences", path, kept)
