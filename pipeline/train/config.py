@@ -46,6 +46,10 @@ class OptimConfig:
     max_steps: int | None = None  # caps steps per epoch (tests, smoke runs)
     threads: int | None = None
     init_from: str | None = None  # a model directory to start from (staged training)
+    # Parts of the model this stage leaves as init_from gave them: encoder, mode_head, metaphor_branch,
+    # metaphor_head. Freezing encoder and mode_head keeps every mode label as it was (no SECI batches run);
+    # with model.metaphor_layers only the metaphor branch and head then learn.
+    freeze: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -195,9 +195,6 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         if config.metaphor.max_train_sentences:
             sentences = sentences[: config.metaphor.max_train_sentences]
         vua_train = vua_examples(sentences, tokenizer, mcfg.max_length, mcfg.metaphor_context)
-    if not seci_train and not vua_train:
-        raise ValueError("nothing to train on: give data.train, metaphor.train or both")
-    log.info("training windows: %d SECI, %d VUA", len(seci_train), len(vua_train or []))
 
     # -- model and optimiser ------------------------------------------------------------------
     model = SeciModel(mcfg)
@@ -207,12 +204,26 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
 
         state = load_file(str(Path(opt.init_from) / "model.safetensors"))
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-    encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
+        if model.metaphor_branch is not None and not any(k.startswith("metaphor_branch.") for k in state):
+            model.seed_branch()  # the branch starts from the fine-tuned top layers, not the base's
+    for part in opt.freeze:
+        module = getattr(model, part, None)
+        if not isinstance(module, nn.Module):
+            raise ValueError(f"optim.freeze: the model has no part {part!r}")
+        module.requires_grad_(False)
+    if seci_train and {"encoder", "mode_head"} <= set(opt.freeze):
+        log.info("encoder and mode head frozen: the SECI items serve dev scoring and item-level tuning only")
+        seci_train = []
+    if not seci_train and not vua_train:
+        raise ValueError("nothing to train on: give data.train, metaphor.train or both, and leave their parts unfrozen")
+    log.info("training windows: %d SECI, %d VUA", len(seci_train), len(vua_train or []))
+    encoder_params = [*model.encoder.parameters(), *(model.metaphor_branch or nn.ModuleList()).parameters()]
     head_params = [*model.mode_head.parameters(), *model.metaphor_head.parameters()]
-    optimizer = torch.optim.AdamW(
-        [{"params": encoder_params, "lr": opt.lr}, {"params": head_params, "lr": opt.head_lr}],
-        weight_decay=opt.weight_decay,
-    )
+    groups = [
+        {"params": [p for p in encoder_params if p.requires_grad], "lr": opt.lr},
+        {"params": [p for p in head_params if p.requires_grad], "lr": opt.head_lr},
+    ]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=opt.weight_decay)
     # The SECI items drive the epochs; VUA batches ride along. Without SECI data, VUA drives them.
     primary = seci_train if seci_train else vua_train
     primary_size = opt.batch_size if seci_train else config.metaphor.batch_size
