@@ -119,6 +119,62 @@ def test_mode_only_training_and_staged_init(tmp_path: Path) -> None:
     assert f"started from `{stage}`" in (tmp_path / "final" / "README.md").read_text(encoding="utf-8")
 
 
+def test_a_metaphor_branch_seeded_from_the_top_layers_changes_no_output(tmp_path: Path) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    plain = SeciModel(ModelConfig()).eval()
+    branched = SeciModel(ModelConfig(metaphor_layers=2)).eval()
+    branched.load_state_dict(plain.state_dict(), strict=False)
+    branched.seed_branch()
+    ids = torch.randint(1000, 5000, (3, 17))
+    mask = torch.ones_like(ids)
+    mask[1, 10:] = 0
+    mask[2, 5:] = 0
+    with torch.no_grad():
+        (modes_a, tokens_a), (modes_b, tokens_b) = plain(ids, mask), branched(ids, mask)
+    assert torch.allclose(modes_a, modes_b, atol=1e-5)
+    assert torch.allclose(tokens_a[mask.bool()], tokens_b[mask.bool()], atol=1e-5)
+    # The branch is its own weights: saved, reloaded, and free to differ from the shared layers.
+    with torch.no_grad():
+        branched.metaphor_branch[0].output.dense.bias.fill_(0.5)
+    branched.save(tmp_path)
+    reloaded = SeciModel.load(tmp_path)
+    assert torch.equal(reloaded.metaphor_branch[0].output.dense.bias, torch.full((384,), 0.5))
+    assert not torch.equal(
+        reloaded.metaphor_branch[0].output.dense.bias, reloaded.encoder.encoder.layer[-2].output.dense.bias
+    )
+    with pytest.raises(ValueError, match="metaphor_layers"):
+        SeciModel(ModelConfig(metaphor_layers=7))
+
+
+@pytest.mark.slow
+def test_a_frozen_stage_trains_the_metaphor_branch_and_keeps_every_mode_label(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    stage = tmp_path / "stage"
+    train(TrainConfig.from_yaml(tiny_config(tmp_path)), stage)
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path))
+    cfg.model.metaphor_layers = 2
+    cfg.optim.init_from = str(stage)
+    cfg.optim.freeze = ["encoder", "mode_head"]
+    cfg.optim.epochs = 1
+    result = train(cfg, tmp_path / "branch")
+    before, after = load_file(str(stage / "model.safetensors")), load_file(str(tmp_path / "branch/model.safetensors"))
+    shared = [k for k in before if k.startswith(("encoder.", "mode_head."))]
+    assert shared and all(torch.equal(before[k], after[k]) for k in shared)
+    # The branch started as the stage's top two layers and has moved away from them.
+    top = {
+        k.replace("encoder.encoder.layer.4.", "metaphor_branch.0."): v for k, v in before.items() if ".layer.4." in k
+    }
+    assert top and not all(torch.equal(v, after[k]) for k, v in top.items())
+    assert result.dev is not None and result.metaphor_dev is not None
+    with pytest.raises(ValueError, match="no part"):
+        cfg.optim.freeze = ["decoder"]
+        train(cfg, tmp_path / "bad")
+
+
 def test_tune_deliberate_chooses_settings_by_f1_on_the_items(monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
