@@ -119,12 +119,13 @@ def test_mode_only_training_and_staged_init(tmp_path: Path) -> None:
     assert f"started from `{stage}`" in (tmp_path / "final" / "README.md").read_text(encoding="utf-8")
 
 
-def test_a_metaphor_branch_seeded_from_the_top_layers_changes_no_output(tmp_path: Path) -> None:
+@pytest.mark.parametrize("head", ["metaphor", "modes"])
+def test_a_branch_seeded_from_the_top_layers_changes_no_output(tmp_path: Path, head: str) -> None:
     import torch
 
     torch.manual_seed(0)
     plain = SeciModel(ModelConfig()).eval()
-    branched = SeciModel(ModelConfig(metaphor_layers=2)).eval()
+    branched = SeciModel(ModelConfig(branch_layers=2, branch_head=head)).eval()
     branched.load_state_dict(plain.state_dict(), strict=False)
     branched.seed_branch()
     ids = torch.randint(1000, 5000, (3, 17))
@@ -137,37 +138,35 @@ def test_a_metaphor_branch_seeded_from_the_top_layers_changes_no_output(tmp_path
     assert torch.allclose(tokens_a[mask.bool()], tokens_b[mask.bool()], atol=1e-5)
     # The branch is its own weights: saved, reloaded, and free to differ from the shared layers.
     with torch.no_grad():
-        branched.metaphor_branch[0].output.dense.bias.fill_(0.5)
+        branched.branch[0].output.dense.bias.fill_(0.5)
     branched.save(tmp_path)
     reloaded = SeciModel.load(tmp_path)
-    assert torch.equal(reloaded.metaphor_branch[0].output.dense.bias, torch.full((384,), 0.5))
-    assert not torch.equal(
-        reloaded.metaphor_branch[0].output.dense.bias, reloaded.encoder.encoder.layer[-2].output.dense.bias
-    )
-    with pytest.raises(ValueError, match="metaphor_layers"):
-        SeciModel(ModelConfig(metaphor_layers=7))
+    assert torch.equal(reloaded.branch[0].output.dense.bias, torch.full((384,), 0.5))
+    assert not torch.equal(reloaded.branch[0].output.dense.bias, reloaded.encoder.encoder.layer[-2].output.dense.bias)
+    with pytest.raises(ValueError, match="branch_layers"):
+        SeciModel(ModelConfig(branch_layers=7))
 
 
 @pytest.mark.slow
-def test_a_frozen_stage_trains_the_metaphor_branch_and_keeps_every_mode_label(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("head", "kept"), [("metaphor", "mode_head"), ("modes", "metaphor_head")])
+def test_a_frozen_stage_trains_one_branch_and_keeps_the_other_task(tmp_path: Path, head: str, kept: str) -> None:
     import torch
     from safetensors.torch import load_file
 
     stage = tmp_path / "stage"
     train(TrainConfig.from_yaml(tiny_config(tmp_path)), stage)
     cfg = TrainConfig.from_yaml(tiny_config(tmp_path))
-    cfg.model.metaphor_layers = 2
+    cfg.model.branch_layers = 2
+    cfg.model.branch_head = head
     cfg.optim.init_from = str(stage)
-    cfg.optim.freeze = ["encoder", "mode_head"]
+    cfg.optim.freeze = ["encoder", kept]
     cfg.optim.epochs = 1
     result = train(cfg, tmp_path / "branch")
     before, after = load_file(str(stage / "model.safetensors")), load_file(str(tmp_path / "branch/model.safetensors"))
-    shared = [k for k in before if k.startswith(("encoder.", "mode_head."))]
+    shared = [k for k in before if k.startswith(("encoder.", kept + "."))]
     assert shared and all(torch.equal(before[k], after[k]) for k in shared)
     # The branch started as the stage's top two layers and has moved away from them.
-    top = {
-        k.replace("encoder.encoder.layer.4.", "metaphor_branch.0."): v for k, v in before.items() if ".layer.4." in k
-    }
+    top = {k.replace("encoder.encoder.layer.4.", "branch.0."): v for k, v in before.items() if ".layer.4." in k}
     assert top and not all(torch.equal(v, after[k]) for k, v in top.items())
     assert result.dev is not None and result.metaphor_dev is not None
     with pytest.raises(ValueError, match="no part"):

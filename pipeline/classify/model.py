@@ -6,11 +6,11 @@
   h_t, its contrast with the token's static input embedding e_t (MIP: does the contextual meaning
   depart from the basic one?) and its agreement with the window's meaning s (SPV: does the word
   fit its context?).
-- With `metaphor_layers` = n > 0 the metaphor head reads its own copy of the encoder's top n layers
-  (a *branch* fed by the shared layers below them) instead of the shared last layer. The mode head and
-  the metaphor head then stop competing for the top of the encoder: a stage can train the branch on
-  VUA while the shared encoder, hence every mode label, stays as it was. The cost is n more layers
-  in the same forward pass.
+- With `branch_layers` = n > 0 one head (`branch_head`) reads its own copy of the encoder's top n
+  layers (a *branch* fed by the shared layers below them) instead of the shared last layer. The two
+  tasks then stop competing for the top of the encoder: a stage can train the branch and its head
+  while the shared encoder, hence the other head's every output, stays as it was. The cost is n more
+  layers in the same forward pass.
 
 What we save is the fine-tuned part only, as fp16 safetensors: the transformer layers and heads,
 and the embeddings if `train_embeddings` is on (worth +0.5 F1 on VUA; it doubles the file to 44 MiB).
@@ -61,8 +61,9 @@ class ModelConfig:
     train_embeddings: bool = False
     # Sentences of preceding discourse given with a pre-split sentence (VUA evaluation); see vua.preceding_context.
     metaphor_context: int = 0
-    # Top encoder layers the metaphor head has its own copy of (0: it reads the shared last layer).
-    metaphor_layers: int = 0
+    # Top encoder layers that one head, "metaphor" or "modes", has its own copy of (0: both read the last layer).
+    branch_layers: int = 0
+    branch_head: str = "metaphor"
     name: str = "seci-fast"
     version: str = "0"
     extra: dict[str, str] = field(default_factory=dict)
@@ -83,14 +84,14 @@ class SeciModel(nn.Module):
             else AutoModel.from_pretrained(resolve_base(config.base), attn_implementation="sdpa")
         )
         hidden = self.encoder.config.hidden_size
-        self.metaphor_branch: nn.ModuleList | None = None
-        if config.metaphor_layers:
+        self.branch: nn.ModuleList | None = None
+        if config.branch_layers:
             layers = getattr(getattr(self.encoder, "encoder", None), "layer", None)
-            if layers is None or not 0 < config.metaphor_layers <= len(layers):
-                raise ValueError(
-                    f"metaphor_layers={config.metaphor_layers} needs a BERT-style encoder with that many layers"
-                )
-            self.metaphor_branch = nn.ModuleList(copy.deepcopy(layers[-config.metaphor_layers :]))
+            if layers is None or not 0 < config.branch_layers <= len(layers):
+                raise ValueError(f"branch_layers={config.branch_layers} needs a BERT-style encoder with as many layers")
+            if config.branch_head not in ("metaphor", "modes"):
+                raise ValueError(f"branch_head must be metaphor or modes, not {config.branch_head!r}")
+            self.branch = nn.ModuleList(copy.deepcopy(layers[-config.branch_layers :]))
         self.mode_head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, len(config.modes)))
         self.metaphor_head = nn.Sequential(
             nn.Dropout(config.dropout), nn.Linear(3 * hidden, hidden), nn.GELU(), nn.Linear(hidden, 1)
@@ -110,12 +111,13 @@ class SeciModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mode logits (batch, modes) and metaphor logits (batch, tokens)."""
         mask = attention_mask.unsqueeze(-1)
-        if self.metaphor_branch is None:
+        if self.branch is None:
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             pooled = _mean(hidden, mask)
             token_hidden, token_pooled = hidden, pooled
         else:
-            hidden, token_hidden = self._branched(input_ids, attention_mask)
+            top, own = self._branched(input_ids, attention_mask)
+            hidden, token_hidden = (own, top) if self.config.branch_head == "modes" else (top, own)
             # The SPV feature compares a token with the window's meaning as the metaphor path sees it.
             pooled, token_pooled = _mean(hidden, mask), _mean(token_hidden, mask)
         static = self.encoder.get_input_embeddings()(input_ids).to(token_hidden.dtype)
@@ -123,27 +125,33 @@ class SeciModel(nn.Module):
         return self.mode_head(pooled), self.metaphor_head(features).squeeze(-1)
 
     def _branched(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The shared layers once, then the encoder's top layers and the metaphor branch on the same input."""
+        """The shared layers once, then the encoder's top layers and the branch on the same input."""
         from transformers.masking_utils import create_bidirectional_mask
 
         x = self.encoder.embeddings(input_ids=input_ids)
         mask = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=x, attention_mask=attention_mask)
         layers = self.encoder.encoder.layer
-        split = len(layers) - len(self.metaphor_branch)
+        split = len(layers) - len(self.branch)
         for layer in layers[:split]:
             x = layer(x, mask)
         branch = x
         for layer in layers[split:]:
             x = layer(x, mask)
-        for layer in self.metaphor_branch:
+        for layer in self.branch:
             branch = layer(branch, mask)
         return x, branch
 
     def seed_branch(self) -> None:
-        """Start the metaphor branch as a copy of the encoder's top layers (as they are now, e.g. fine-tuned)."""
+        """Start the branch as a copy of the encoder's top layers (as they are now, e.g. fine-tuned)."""
         layers = self.encoder.encoder.layer
-        for own, shared in zip(self.metaphor_branch, layers[len(layers) - len(self.metaphor_branch) :], strict=True):
+        for own, shared in zip(self.branch, layers[len(layers) - len(self.branch) :], strict=True):
             own.load_state_dict(shared.state_dict())
+
+    def task_parameters(self, task: str) -> list[nn.Parameter]:
+        """Every parameter that the output of `task` ("modes" or "metaphor") depends on."""
+        head = self.mode_head if task == "modes" else self.metaphor_head
+        own = self.branch if self.branch is not None and self.config.branch_head == task else nn.ModuleList()
+        return [*self.encoder.parameters(), *own.parameters(), *head.parameters()]
 
     # -- persistence: only what training changed, as safetensors --------------------------------
 

@@ -46,9 +46,9 @@ class OptimConfig:
     max_steps: int | None = None  # caps steps per epoch (tests, smoke runs)
     threads: int | None = None
     init_from: str | None = None  # a model directory to start from (staged training)
-    # Parts of the model this stage leaves as init_from gave them: encoder, mode_head, metaphor_branch,
-    # metaphor_head. Freezing encoder and mode_head keeps every mode label as it was (no SECI batches run);
-    # with model.metaphor_layers only the metaphor branch and head then learn.
+    # Parts of the model this stage leaves as init_from gave them: encoder, branch, mode_head, metaphor_head.
+    # A task whose whole path is frozen is not trained: with model.branch_layers, freezing encoder and
+    # mode_head trains only a metaphor branch and its head, and every mode label stays as it was.
     freeze: list[str] = field(default_factory=list)
 
 

@@ -204,20 +204,24 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
 
         state = load_file(str(Path(opt.init_from) / "model.safetensors"))
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-        if model.metaphor_branch is not None and not any(k.startswith("metaphor_branch.") for k in state):
+        if model.branch is not None and not any(k.startswith("branch.") for k in state):
             model.seed_branch()  # the branch starts from the fine-tuned top layers, not the base's
     for part in opt.freeze:
         module = getattr(model, part, None)
         if not isinstance(module, nn.Module):
             raise ValueError(f"optim.freeze: the model has no part {part!r}")
         module.requires_grad_(False)
-    if seci_train and {"encoder", "mode_head"} <= set(opt.freeze):
-        log.info("encoder and mode head frozen: the SECI items serve dev scoring and item-level tuning only")
+    # A task whose every parameter is frozen is not trained; its data still serve dev scoring and tuning.
+    if seci_train and not any(p.requires_grad for p in model.task_parameters("modes")):
+        log.info("the mode path is frozen: the SECI items serve dev scoring and item-level tuning only")
         seci_train = []
+    if vua_train and not any(p.requires_grad for p in model.task_parameters("metaphor")):
+        log.info("the metaphor path is frozen: VUA serves dev scoring only")
+        vua_train = None
     if not seci_train and not vua_train:
         raise ValueError("nothing to train on: give data.train, metaphor.train or both, and leave their parts unfrozen")
     log.info("training windows: %d SECI, %d VUA", len(seci_train), len(vua_train or []))
-    encoder_params = [*model.encoder.parameters(), *(model.metaphor_branch or nn.ModuleList()).parameters()]
+    encoder_params = [*model.encoder.parameters(), *(model.branch or nn.ModuleList()).parameters()]
     head_params = [*model.mode_head.parameters(), *model.metaphor_head.parameters()]
     groups = [
         {"params": [p for p in encoder_params if p.requires_grad], "lr": opt.lr},
