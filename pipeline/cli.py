@@ -112,6 +112,8 @@ def train(
 
     cfg = TrainConfig.from_yaml(config)
     target = out or Path("models") / cfg.model.name
+    # A run takes an hour or more on a CPU: its data counts and per-epoch scores are worth seeing as they come.
+    logging.getLogger("pipeline.train").setLevel(logging.INFO)
     with _progress() as progress:
         task = progress.add_task("train", total=None, current="")
 
