@@ -194,6 +194,15 @@ def test_tune_deliberate_chooses_settings_by_f1_on_the_items(monkeypatch: pytest
     assert report["f1"] == 1.0 and report["tp"] == 2 and report["fp"] == 0
 
 
+@pytest.mark.parametrize(
+    "path", sorted(p for p in (Path(__file__).parents[1] / "configs").glob("*.yaml") if p.name != "ingest.yaml")
+)
+def test_every_training_config_in_the_repo_loads(path: Path) -> None:
+    cfg = TrainConfig.from_yaml(path)
+    assert cfg.model.branch_head in ("metaphor", "modes")
+    assert cfg.data.train or cfg.metaphor.train
+
+
 def test_config_rejects_unknown_settings() -> None:
     with pytest.raises(ValueError, match="unknown optim settings"):
         TrainConfig.from_dict({"optim": {"learning_rate": 1}})
