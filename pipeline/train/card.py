@@ -40,7 +40,7 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
         f"best epoch {record['best_epoch']} of {record['epochs_run']}",
         f"- temperature (fitted on dev): {cfg['model']['temperature']:.3f}; "
         f"token metaphor threshold (chosen on the metaphor dev file): {cfg['model']['metaphor_threshold']:.3f}",
-        "- weights: `model.safetensors` (fp16, "
+        "- weights: `model.safetensors`, or its shards and `model.safetensors.index.json` past 40 MB (fp16, "
         + (
             "the fine-tuned embeddings, transformer layers and heads)"
             if cfg["model"].get("train_embeddings")

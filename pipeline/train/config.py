@@ -45,6 +45,7 @@ class OptimConfig:
     bf16: bool = True
     max_steps: int | None = None  # caps steps per epoch (tests, smoke runs)
     threads: int | None = None
+    ema: float | None = None  # decay of a moving average of the weights, which is then scored and saved
     init_from: str | None = None  # a model directory to start from (staged training)
     # Parts of the model this stage leaves as init_from gave them: encoder, branch, mode_head, metaphor_head.
     # A task whose whole path is frozen is not trained: with model.branch_layers, freezing encoder and

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from pipeline.classify.engine import Engine, pick_dtype
-from pipeline.classify.model import SeciModel, load_tokenizer
+from pipeline.classify.model import SeciModel, load_tokenizer, load_weights
 from pipeline.classify.windows import cut
 from pipeline.train.config import TrainConfig
 from pipeline.train.data import Labelled, file_digest, load_labelled
@@ -147,6 +147,14 @@ def class_weights(labels: list[int], n: int, scheme: str) -> torch.Tensor | None
     return torch.tensor(weights / weights.mean(), dtype=torch.float32)
 
 
+def update_average(average: dict[str, torch.Tensor], model: nn.Module, decay: float) -> None:
+    """One step of an exponential moving average of the trained weights (Polyak averaging)."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name in average:
+                average[name].lerp_(param.detach(), 1.0 - decay)
+
+
 def evaluate_seci(engine: Engine, data: Labelled) -> tuple[dict, np.ndarray]:
     probs = np.stack([p.probabilities for p in engine.predict(data.texts)])
     return classification_report(data.labels, probs, engine.config.modes), probs
@@ -200,9 +208,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     model = SeciModel(mcfg)
     if opt.init_from:
         # Staged training: start from an earlier run's weights (e.g. a metaphor-only stage).
-        from safetensors.torch import load_file
-
-        state = load_file(str(Path(opt.init_from) / "model.safetensors"))
+        state = load_weights(Path(opt.init_from))
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         if model.branch is not None and not any(k.startswith("branch.") for k in state):
             model.seed_branch()  # the branch starts from the fine-tuned top layers, not the base's
@@ -244,9 +250,22 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     token_loss = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(config.metaphor.pos_weight))
     dtype = pick_dtype(torch.device("cpu")) if opt.bf16 else torch.float32
 
+    # With optim.ema the weights scored, kept and saved are the moving average of the trained ones, which
+    # smooths the last steps' noise; the optimiser keeps stepping the raw weights.
+    average = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad} if opt.ema else None
+
+    def scored_model() -> SeciModel:
+        # A copy, never the weights in training: the engine casts its model to the inference dtype.
+        scored = copy.deepcopy(model)
+        if average is not None:
+            with torch.no_grad():
+                for name, param in scored.named_parameters():
+                    if name in average:
+                        param.copy_(average[name])
+        return scored
+
     def engine() -> Engine:
-        # The engine casts its model to the inference dtype, so it gets a copy, never the weights in training.
-        return Engine(copy.deepcopy(model), tokenizer, torch.device("cpu"), dtype)
+        return Engine(scored_model(), tokenizer, torch.device("cpu"), dtype)
 
     vua_stream = (
         itertools.chain.from_iterable(batches(vua_train, config.metaphor.batch_size, rng) for _ in itertools.count())
@@ -291,6 +310,10 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
+            if average is not None:
+                done = (epoch - 1) * steps_per_epoch + step
+                # The usual warm start: early on the average follows the weights closely.
+                update_average(average, model, min(opt.ema, (1 + done) / (10 + done)))
             seen_loss.append(loss.item())
             report(f"epoch {epoch}", step + 1, steps_per_epoch)
 
@@ -315,13 +338,14 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         log.info("epoch %d: %s", epoch, history[-1])
         if score > best_score:
             best_score, best_epoch, stale = score, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in model.trained_state().items()}
+            best_state = {k: v.detach().clone() for k, v in scored_model().trained_state().items()}
         else:
             stale += 1
             if stale >= opt.patience:
                 break
 
     # -- calibrate on dev, save -------------------------------------------------------------
+    average = None  # the best weights (averaged or not) go into the model itself
     model.load_state_dict({k: v.float() for k, v in best_state.items()}, strict=False)
     model.eval()
     dev_report = None
