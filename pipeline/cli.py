@@ -137,11 +137,19 @@ def evaluate(
     task: Annotated[str, typer.Option("--task", help="seci or metaphor.")] = "seci",
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    context: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--context",
+            help="A metaphor file whose sentences VUA sentences may read as preceding discourse, labels unused "
+            "(repeatable; training reads VUA-18 val with its training files).",
+        ),
+    ] = None,
 ) -> None:
     """Score a model on labelled data, with baselines computed in the same run."""
     from pipeline.train.evaluate import evaluate as run_evaluation
 
-    report = run_evaluation(model, data, task, device)
+    report = run_evaluation(model, data, task, device, context or ())
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return

@@ -117,6 +117,18 @@ def matmul_params(model: torch.nn.Module) -> int:
     return sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
 
 
+def attention_layers(model: torch.nn.Module) -> int:
+    """Self-attention blocks run per forward pass (the encoder's and a branch's)."""
+    return sum(1 for m in model.modules() if type(m).__name__.endswith("SelfAttention"))
+
+
+def forward_flops(shapes: list[tuple[int, int]], params: int, layers: int, hidden: int) -> float:
+    """FLOPs of the forward passes over batches of (rows, width) tokens, padding included: 2 per weight per
+    token for the Linear layers, plus each attention block's two L x L products (Q K^T and the weighted sum of
+    V: 4 L^2 d per row), as model-FLOPs utilisation is usually counted."""
+    return float(sum(2 * params * b * w + layers * 4 * b * w * w * hidden for b, w in shapes))
+
+
 @dataclass
 class Run:
     name: str
@@ -124,6 +136,7 @@ class Run:
     items: int
     tokens: int  # real tokens seen (special tokens included)
     computed: int  # tokens computed, padding included
+    shapes: list[tuple[int, int]]  # (rows, width) of every batch, for the FLOP count
     probs: np.ndarray
     rss_mb: float
 
@@ -140,7 +153,7 @@ class Run:
 def naive(engine: Engine, texts: list[str]) -> Run:
     model = engine.model.float()
     tokenizer = engine.tokenizer
-    probs, tokens, computed = [], 0, 0
+    probs, tokens, computed, shapes = [], 0, 0, []
     t0 = time.perf_counter()
     for start in range(0, len(texts), NAIVE_BATCH):
         batch = tokenizer(
@@ -154,8 +167,9 @@ def naive(engine: Engine, texts: list[str]) -> Run:
         probs.append(torch.softmax(mode_logits / engine.config.temperature, dim=-1).numpy())
         tokens += int(batch["attention_mask"].sum())
         computed += batch["attention_mask"].numel()
+        shapes.append(tuple(batch["attention_mask"].shape))
     seconds = time.perf_counter() - t0
-    return Run("naive fp32 b=32", seconds, len(texts), tokens, computed, np.concatenate(probs), peak_rss_mb())
+    return Run("naive fp32 b=32", seconds, len(texts), tokens, computed, shapes, np.concatenate(probs), peak_rss_mb())
 
 
 def engine_run(name: str, engine: Engine, texts: list[str], chunk: int = 1024) -> Run:
@@ -165,12 +179,14 @@ def engine_run(name: str, engine: Engine, texts: list[str], chunk: int = 1024) -
     predictions = [p for _, batch in engine.predict_stream(iter(chunks)) for p in batch]
     seconds = time.perf_counter() - t0
     tokens = computed = 0
+    shapes = []
     for c in chunks:  # padding is a property of the packing, measured outside the timed loop
         for b in engine._encode(c).batches:
             tokens += int(b.mask.sum())
             computed += b.mask.numel()
+            shapes.append(tuple(b.mask.shape))
     probs = np.stack([p.probabilities for p in predictions])
-    return Run(name, seconds, len(texts), tokens, computed, probs, peak_rss_mb())
+    return Run(name, seconds, len(texts), tokens, computed, shapes, probs, peak_rss_mb())
 
 
 def main() -> None:
@@ -208,6 +224,7 @@ def main() -> None:
         peak = {torch.float32: 0.0, torch.bfloat16: 0.0}  # the CPU loop says nothing about the GPU
     emit(f"matmul peak: fp32 {peak[torch.float32]:.0f} GFLOP/s, bf16 {peak[torch.bfloat16]:.0f} GFLOP/s")
     params = matmul_params(fp32.model)
+    layers, hidden = attention_layers(fp32.model), fp32.model.encoder.config.hidden_size
 
     runs: list[tuple[Run, torch.dtype | None]] = []
     if not args.no_naive:
@@ -239,7 +256,7 @@ def main() -> None:
     )
     emit(header)
     for run, dtype in runs:
-        gflops = 2 * params * run.computed / run.seconds / 1e9
+        gflops = forward_flops(run.shapes, params, layers, hidden) / run.seconds / 1e9
         of_peak = f"{gflops / peak[dtype]:.0%}" if peak.get(dtype) else "-"
         agree = (run.probs.argmax(axis=1) == ref_labels).mean()
         emit(
@@ -255,7 +272,10 @@ def main() -> None:
             fast = by_name[f"compiled {auto.precision}"]
             ratio = fast.items_per_second / by_name["naive fp32 b=32"].items_per_second
             emit(f"engine ({fast.name}) / naive: {ratio:.2f}x items/s, after {compile_seconds:.0f} s compiling")
-    emit(f"matmul params {params / 1e6:.1f}M; FLOPs counted as 2 x params x computed tokens (attention excluded)")
+    emit(
+        f"matmul params {params / 1e6:.1f}M, {layers} attention blocks; FLOPs counted over computed tokens "
+        "(padding included) as 2 x params per token + 4 L^2 d per attention block and row"
+    )
     if random_heads:
         emit("note: random heads give near-uniform probabilities, so label agreement understates a trained model's")
 

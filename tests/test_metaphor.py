@@ -127,7 +127,7 @@ def test_vua_examples_label_the_sentence_and_never_its_context() -> None:
     sequences = load_metaphor_file(FIXTURES / "vuamc_corpus_train_sample.csv")
     alone = vua_examples(sequences, tokenizer, 256)
     with_context = vua_examples(sequences, tokenizer, 256, context=1)
-    for (ids, labels), (cids, clabels) in zip(alone, with_context, strict=True):
+    for (ids, labels, _), (cids, clabels, _) in zip(alone, with_context, strict=True):
         assert [x for x in labels if x != IGNORE_LABEL] == [x for x in clabels if x != IGNORE_LABEL]
         assert len(cids) >= len(ids)
     assert len(with_context[1][0]) > len(alone[1][0])

@@ -174,6 +174,52 @@ def test_a_frozen_stage_trains_one_branch_and_keeps_the_other_task(tmp_path: Pat
         train(cfg, tmp_path / "bad")
 
 
+def test_the_trunk_is_what_both_paths_share() -> None:
+    model = SeciModel(ModelConfig(branch_layers=2, branch_head="modes"))
+    names = {id(p) for p in model.trunk.parameters()}
+    embeddings = {id(p) for p in model.encoder.embeddings.parameters()}
+    top = {id(p) for p in model.encoder.encoder.layer[4:].parameters()}
+    assert embeddings <= names and not top & names
+    assert len(model.trunk) == 1 + 4
+    # The mode path is trunk, branch and mode head; the metaphor path the whole encoder and its head.
+    modes = {id(p) for p in model.task_parameters("modes")}
+    assert names <= modes and not top & modes
+    assert top <= {id(p) for p in model.task_parameters("metaphor")}
+    with pytest.raises(ValueError, match="trunk"):
+        _ = SeciModel(ModelConfig()).trunk
+
+
+@pytest.mark.slow
+def test_a_frozen_trunk_stage_trains_the_metaphor_top_with_pos_tagging(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    stage = tmp_path / "stage"
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path))
+    cfg.model.branch_layers, cfg.model.branch_head = 2, "modes"
+    train(cfg, stage)
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path))
+    cfg.model.branch_layers, cfg.model.branch_head = 2, "modes"
+    # VUA-18-shaped sentences carry POS tags for the auxiliary loss; the VUAMC ones do not.
+    cfg.metaphor.train = [str(FIXTURES / "metaphor/vua18_seq_train_sample.csv")]
+    cfg.metaphor.dev = str(FIXTURES / "metaphor/vuamc_corpus_train_sample.csv")
+    cfg.metaphor.pos_tagging = 0.5
+    cfg.optim.init_from, cfg.optim.freeze, cfg.optim.epochs = str(stage), ["trunk", "branch", "mode_head"], 1
+    train(cfg, tmp_path / "top")
+    before, after = load_file(str(stage / "model.safetensors")), load_file(str(tmp_path / "top/model.safetensors"))
+    assert set(before) == set(after)  # the tagger is not saved
+    kept = [k for k in before if k.startswith(("branch.", "mode_head.", "encoder.embeddings."))]
+    kept += [k for k in before if any(f".layer.{i}." in k for i in range(4))]
+    moved = [k for k in before if ".layer.5." in k or k.startswith("metaphor_head.")]
+    assert kept and all(torch.equal(before[k], after[k]) for k in kept)
+    assert not all(torch.equal(before[k], after[k]) for k in moved)
+    record = json.loads((tmp_path / "top/training.json").read_text(encoding="utf-8"))
+    assert record["history"][0]["pos_loss"] > 0
+    assert record["history"][0]["mode_loss"] is None  # the mode path was not trained
+    # The chain of stages is recorded back to the first.
+    assert record["init_from_record"]["path"] == str(stage)
+
+
 def test_update_average_is_an_exponential_moving_average() -> None:
     import torch
 

@@ -112,8 +112,11 @@ class SeciModel(nn.Module):
         # still saved, because it differs from the base.
         self._from_base = {"encoder." + name for name, p in self.encoder.named_parameters() if not p.requires_grad}
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mode logits (batch, modes) and metaphor logits (batch, tokens)."""
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, tokens: bool = False
+    ) -> tuple[torch.Tensor, ...]:
+        """Mode logits (batch, modes) and metaphor logits (batch, tokens); with `tokens`, also the token
+        vectors the metaphor head reads (batch, tokens, hidden), for auxiliary training tasks."""
         mask = attention_mask.unsqueeze(-1)
         if self.branch is None:
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -126,7 +129,8 @@ class SeciModel(nn.Module):
             pooled, token_pooled = _mean(hidden, mask), _mean(token_hidden, mask)
         static = self.encoder.get_input_embeddings()(input_ids).to(token_hidden.dtype)
         features = torch.cat([token_hidden, token_hidden - static, token_hidden * token_pooled.unsqueeze(1)], dim=-1)
-        return self.mode_head(pooled), self.metaphor_head(features).squeeze(-1)
+        out = self.mode_head(pooled), self.metaphor_head(features).squeeze(-1)
+        return (*out, token_hidden) if tokens else out
 
     def _branched(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The shared layers once, then the encoder's top layers and the branch on the same input."""
@@ -151,11 +155,23 @@ class SeciModel(nn.Module):
         for own, shared in zip(self.branch, layers[len(layers) - len(self.branch) :], strict=True):
             own.load_state_dict(shared.state_dict())
 
+    @property
+    def trunk(self) -> nn.ModuleList:
+        """The embeddings and the layers below the branch: what both heads' paths go through."""
+        if self.branch is None:
+            raise ValueError("only a model with branch_layers has a trunk (without a branch, freeze the encoder)")
+        layers = self.encoder.encoder.layer
+        return nn.ModuleList([self.encoder.embeddings, *layers[: len(layers) - len(self.branch)]])
+
     def task_parameters(self, task: str) -> list[nn.Parameter]:
         """Every parameter that the output of `task` ("modes" or "metaphor") depends on."""
         head = self.mode_head if task == "modes" else self.metaphor_head
-        own = self.branch if self.branch is not None and self.config.branch_head == task else nn.ModuleList()
-        return [*self.encoder.parameters(), *own.parameters(), *head.parameters()]
+        if self.branch is not None and self.config.branch_head == task:
+            # The metaphor head's static-embedding feature reads the embeddings, which are in the trunk.
+            path = [*self.trunk.parameters(), *self.branch.parameters()]
+        else:
+            path = [*self.encoder.parameters()]
+        return [*path, *head.parameters()]
 
     # -- persistence: only what training changed, as safetensors --------------------------------
 

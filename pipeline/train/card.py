@@ -12,7 +12,7 @@ def _fmt(x: float | None) -> str:
 
 
 def _stage_lines(stage: dict[str, Any] | None) -> list[str]:
-    """The earlier stage a staged model started from: its config, data, commit and scores."""
+    """The earlier stages a staged model started from, latest first: config, data, commit and scores."""
     if not stage:
         return []
     met = stage.get("metaphor_dev") or {}
@@ -22,6 +22,7 @@ def _stage_lines(stage: dict[str, Any] | None) -> list[str]:
         f"metaphor dev F1 {_fmt(met.get('f1'))}; its data: "
         + ", ".join(f"`{path}` (`{digest[:16]}…`)" for path, digest in stage["data"].items())
         + "; its config is in `training.json` (`init_from_record`)",
+        *_stage_lines(stage.get("init_from_record")),
     ]
 
 

@@ -26,6 +26,9 @@ class MetaphorConfig:
     dev: str | None = None  # for the threshold and early stopping (VUA-18 val)
     weight: float = 1.0  # the token loss's weight against the mode loss
     pos_weight: float = 3.0  # metaphor words are ~12% of VUA tokens
+    # Weight of an auxiliary loss that tags each word's universal POS (VUA-18's pos_seq) from the vectors the
+    # metaphor head reads; 0: off. The tagger exists in training only: nothing changes at inference.
+    pos_tagging: float = 0.0
     batch_size: int = 32
     max_train_sentences: int | None = None
 
@@ -47,9 +50,11 @@ class OptimConfig:
     threads: int | None = None
     ema: float | None = None  # decay of a moving average of the weights, which is then scored and saved
     init_from: str | None = None  # a model directory to start from (staged training)
-    # Parts of the model this stage leaves as init_from gave them: encoder, branch, mode_head, metaphor_head.
-    # A task whose whole path is frozen is not trained: with model.branch_layers, freezing encoder and
-    # mode_head trains only a metaphor branch and its head, and every mode label stays as it was.
+    # Parts of the model this stage leaves as init_from gave them: encoder, trunk (with model.branch_layers:
+    # the embeddings and the layers below the branch), branch, mode_head, metaphor_head. A task whose whole
+    # path is frozen is not trained: freezing encoder and mode_head trains only a metaphor branch and its
+    # head; freezing trunk, branch and mode_head of a mode-branch model trains the top layers only the
+    # metaphor head reads, and its head. Either way every mode label stays as it was.
     freeze: list[str] = field(default_factory=list)
 
 

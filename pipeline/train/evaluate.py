@@ -24,15 +24,21 @@ from pipeline.train.metrics import classification_report
 TASKS = ("seci", "metaphor")
 
 
-def evaluate(model_dir: Path, data: Path, task: str = "seci", device: str = "auto") -> dict[str, Any]:
+def evaluate(
+    model_dir: Path, data: Path, task: str = "seci", device: str = "auto", context: Sequence[Path] = ()
+) -> dict[str, Any]:
+    """Score a model on labelled data. `context`: metaphor files whose sentences a VUA file's sentences may
+    read as preceding discourse (their labels are not used), as training reads VUA-18 val."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}")
+    if context and (task != "metaphor" or data.suffix.lower() in (".jsonl", ".json", ".parquet")):
+        raise ValueError("context files apply to word-level metaphor files only (--task metaphor, a VUA-style CSV)")
     engine = Engine.from_dir(model_dir, device=device)
     if task == "seci":
         return evaluate_modes(engine, model_dir, data)
     if data.suffix.lower() in (".jsonl", ".json", ".parquet"):
         return evaluate_deliberate(engine, data)
-    return evaluate_words(engine, data)
+    return evaluate_words(engine, data, context)
 
 
 def evaluate_modes(engine: Engine, model_dir: Path, data: Path) -> dict[str, Any]:
@@ -71,20 +77,22 @@ def baselines(train: Labelled, test: Labelled, modes: tuple[str, ...]) -> dict[s
     }
 
 
-def word_probabilities(engine: Engine, sentences: Sequence[Any]) -> list[list[float]]:
-    """Each word's metaphor probability, each sentence read after the context the model was trained with."""
+def word_probabilities(engine: Engine, sentences: Sequence[Any], pool: Sequence[Any] = ()) -> list[list[float]]:
+    """Each word's metaphor probability, each sentence read after the context the model was trained with
+    (preceding sentences of its text, from the same file or from `pool`)."""
     from pipeline.train.vua import preceding_context
 
-    context = preceding_context(sentences, engine.config.metaphor_context)
+    context = preceding_context(sentences, engine.config.metaphor_context, pool)
     scored = engine.predict_words([c + s.words for c, s in zip(context, sentences, strict=True)])
     return [p[len(c) :].tolist() for p, c in zip(scored, context, strict=True)]
 
 
-def evaluate_words(engine: Engine, data: Path) -> dict[str, Any]:
+def evaluate_words(engine: Engine, data: Path, context: Sequence[Path] = ()) -> dict[str, Any]:
     from pipeline.train.vua import load_metaphor_file, target_metrics, token_metrics
 
     sentences = load_metaphor_file(data)
-    prob = word_probabilities(engine, sentences)
+    pool = [s for path in context for s in load_metaphor_file(path)]
+    prob = word_probabilities(engine, sentences, pool)
     threshold = engine.config.metaphor_threshold
     verb_level = any(s.target is not None for s in sentences)
     if verb_level:
@@ -98,6 +106,7 @@ def evaluate_words(engine: Engine, data: Path) -> dict[str, Any]:
         "model": _model_name(engine),
         "threshold": threshold,
         "sentences": len(sentences),
+        "context_files": [str(path) for path in context],
         **metrics,
     }
 

@@ -64,11 +64,17 @@ def seci_windows(data: Labelled, tokenizer, config: TrainConfig) -> list[tuple[l
     return out
 
 
-def vua_examples(sentences, tokenizer, max_length: int, context: int = 0) -> list[tuple[list[int], list[int]]]:
-    """(token ids, token labels) with each word's label on its first sub-word and -100 elsewhere.
+# The universal POS tags of VUA-18's `pos_seq` (spaCy's tag set), for the auxiliary tagging loss.
+UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT")
+UPOS += ("SCONJ", "SYM", "VERB", "X")
+VuaExample = tuple[list[int], list[int], list[int]]
+
+
+def vua_examples(sentences, tokenizer, max_length: int, context: int = 0) -> list[VuaExample]:
+    """(token ids, token labels, POS tag ids), each word's label and tag on its first sub-word, -100 elsewhere.
 
     With `context`, the preceding sentences of the same text come first, unlabelled; where they would not fit
-    in `max_length` the sentence goes alone.
+    in `max_length` the sentence goes alone. A sentence without POS tags (the VUAMC files) has only -100 tags.
     """
     from pipeline.train.vua import preceding_context
 
@@ -76,16 +82,19 @@ def vua_examples(sentences, tokenizer, max_length: int, context: int = 0) -> lis
     words = [c + s.words for c, s in zip(before, sentences, strict=True)]
     enc = tokenizer(words, is_split_into_words=True, truncation=False)
     alone = tokenizer([s.words for s in sentences], is_split_into_words=True, truncation=True, max_length=max_length)
+    tag_ids = {tag: i for i, tag in enumerate(UPOS)}
     out = []
     for i, s in enumerate(sentences):
         skip, source = len(before[i]), enc
         if len(enc["input_ids"][i]) > max_length:
             skip, source = 0, alone
-        labels, previous = [], None
+        labels, tags, previous = [], [], None
         for w in source.word_ids(i):
-            labels.append(-100 if w is None or w == previous or w < skip else int(s.labels[w - skip]))
+            first = w is not None and w != previous and w >= skip
+            labels.append(int(s.labels[w - skip]) if first else -100)
+            tags.append(tag_ids.get(s.pos[w - skip], -100) if first and s.pos else -100)
             previous = w
-        out.append((source["input_ids"][i], labels))
+        out.append((source["input_ids"][i], labels, tags))
     return out
 
 
@@ -160,12 +169,12 @@ def evaluate_seci(engine: Engine, data: Labelled) -> tuple[dict, np.ndarray]:
     return classification_report(data.labels, probs, engine.config.modes), probs
 
 
-def evaluate_metaphor(engine: Engine, sentences, threshold: float | None = None) -> dict:
+def evaluate_metaphor(engine: Engine, sentences, pool=(), threshold: float | None = None) -> dict:
     from pipeline.train.evaluate import word_probabilities
     from pipeline.train.vua import best_threshold, token_metrics
 
     gold = [s.labels for s in sentences]
-    prob = word_probabilities(engine, sentences)
+    prob = word_probabilities(engine, sentences, pool)
     chosen = best_threshold(gold, prob) if threshold is None else threshold
     return {"threshold": chosen, **token_metrics(gold, prob, chosen)}
 
@@ -195,6 +204,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     seci_train = seci_windows(train_data, tokenizer, config) if train_data else []
     use_metaphor = bool(config.metaphor.train) and config.metaphor.weight > 0
     vua_train = vua_dev = None
+    sentences = []
     if use_metaphor:
         from pipeline.train.vua import load_metaphor_file
 
@@ -203,6 +213,9 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         if config.metaphor.max_train_sentences:
             sentences = sentences[: config.metaphor.max_train_sentences]
         vua_train = vua_examples(sentences, tokenizer, mcfg.max_length, mcfg.metaphor_context)
+    # Dev sentences read their preceding sentences from the training texts too (text only), as a test sentence
+    # reads its own file's: VUA-18 val alone has context for 17% of its sentences, with this 92%.
+    dev_pool = sentences
 
     # -- model and optimiser ------------------------------------------------------------------
     model = SeciModel(mcfg)
@@ -227,8 +240,14 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     if not seci_train and not vua_train:
         raise ValueError("nothing to train on: give data.train, metaphor.train or both, and leave their parts unfrozen")
     log.info("training windows: %d SECI, %d VUA", len(seci_train), len(vua_train or []))
+    # POS tagging as an auxiliary task (metaphor.pos_tagging > 0): a linear tagger on the vectors the metaphor
+    # head reads. It shapes them during training and is then dropped: inference never runs it.
+    tagger = None
+    if vua_train and config.metaphor.pos_tagging:
+        tagger = nn.Linear(model.encoder.config.hidden_size, len(UPOS))
     encoder_params = [*model.encoder.parameters(), *(model.branch or nn.ModuleList()).parameters()]
     head_params = [*model.mode_head.parameters(), *model.metaphor_head.parameters()]
+    head_params += [*tagger.parameters()] if tagger is not None else []
     groups = [
         {"params": [p for p in encoder_params if p.requires_grad], "lr": opt.lr},
         {"params": [p for p in head_params if p.requires_grad], "lr": opt.head_lr},
@@ -248,6 +267,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     weights = class_weights(train_data.labels, len(mcfg.modes), opt.class_weights) if train_data else None
     mode_loss = nn.CrossEntropyLoss(weight=weights)
     token_loss = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(config.metaphor.pos_weight))
+    tag_loss = nn.CrossEntropyLoss(ignore_index=-100)
     dtype = pick_dtype(torch.device("cpu")) if opt.bf16 else torch.float32
 
     # With optim.ema the weights scored, kept and saved are the moving average of the trained ones, which
@@ -284,7 +304,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     for epoch in range(1, opt.epochs + 1):
         model.train()
         epochs_run = epoch
-        seen_loss, seen_mode, seen_token = [], [], []
+        seen_loss, seen_mode, seen_token, seen_tags = [], [], [], []
         for step in range(steps_per_epoch):
             loss = torch.zeros(())
             with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
@@ -300,14 +320,19 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
                     vb = next(vua_stream)
                     vids = pad([b[0] for b in vb], tokenizer.pad_token_id)
                     vy = pad([b[1] for b in vb], -100)
-                    _, token_logits = model(vids, (vids != tokenizer.pad_token_id).long())
+                    _, token_logits, token_hidden = model(vids, (vids != tokenizer.pad_token_id).long(), tokens=True)
                     keep = vy != -100
                     part = token_loss(token_logits.float()[keep], vy[keep].float())
                     seen_token.append(part.item())
                     loss = loss + config.metaphor.weight * part
+                    vtags = pad([b[2] for b in vb], -100)
+                    if tagger is not None and (vtags != -100).any():
+                        part = tag_loss(tagger(token_hidden).float().flatten(0, 1), vtags.flatten())
+                        seen_tags.append(part.item())
+                        loss = loss + config.metaphor.pos_tagging * part
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            nn.utils.clip_grad_norm_([*model.parameters(), *(tagger.parameters() if tagger else [])], 1.0)
             optimizer.step()
             scheduler.step()
             if average is not None:
@@ -320,7 +345,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         model.eval()
         scorer = engine()
         dev_f1 = evaluate_seci(scorer, dev_data)[0]["macro_f1"] if dev_data else None
-        metaphor_f1 = evaluate_metaphor(scorer, vua_dev)["f1"] if vua_dev else None
+        metaphor_f1 = evaluate_metaphor(scorer, vua_dev, dev_pool)["f1"] if vua_dev else None
         # Early stopping watches the mode task, our primary output; the metaphor F1 breaks ties
         # (and decides alone in a metaphor-only stage).
         score = (dev_f1 or 0.0) + (1e-3 if dev_f1 is not None else 1.0) * (metaphor_f1 or 0.0)
@@ -331,6 +356,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
                 # Each task's own (unweighted) loss, so a shared run can be compared with a single-task one.
                 "mode_loss": float(np.mean(seen_mode)) if seen_mode else None,
                 "metaphor_loss": float(np.mean(seen_token)) if seen_token else None,
+                "pos_loss": float(np.mean(seen_tags)) if seen_tags else None,
                 "dev_macro_f1": dev_f1,
                 "metaphor_f1": metaphor_f1,
             }
@@ -355,7 +381,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         _, raw = evaluate_seci(scorer, dev_data)
         mcfg.temperature = fit_temperature(dev_data.labels, raw)
         dev_report = classification_report(dev_data.labels, apply_temperature(raw, mcfg.temperature), mcfg.modes)
-    metaphor_report = evaluate_metaphor(scorer, vua_dev) if vua_dev else None
+    metaphor_report = evaluate_metaphor(scorer, vua_dev, dev_pool) if vua_dev else None
     if metaphor_report:
         mcfg.metaphor_threshold = metaphor_report["threshold"]
     model.save(out)  # now, so that a failure in the item-level tuning below loses nothing of the training
@@ -391,6 +417,7 @@ def init_from_record(path: str | None) -> dict | None:
         return None
     earlier = json.loads((Path(path) / "training.json").read_text(encoding="utf-8"))
     keep = ("config", "data", "commit", "torch", "epochs_run", "best_epoch", "history", "seconds", "metaphor_dev")
+    keep += ("init_from_record",)  # and so on back to the first stage
     return {"path": str(path), **{k: earlier.get(k) for k in keep}}
 
 

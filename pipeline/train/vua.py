@@ -285,16 +285,20 @@ def load_trofi(directory: str | Path) -> list[WordSequence]:
     return load_metaphor_file(Path(directory) / "TroFi_formatted_all3737.csv")
 
 
-def preceding_context(sequences: Sequence[WordSequence], n: int) -> list[list[str]]:
-    """The words of up to `n` sentences just before each sentence in its text, where they are in `sequences`.
+def preceding_context(sequences: Sequence[WordSequence], n: int, pool: Sequence[WordSequence] = ()) -> list[list[str]]:
+    """The words of up to `n` sentences just before each sentence in its text, where they are in `sequences`
+    or, failing that, in `pool`.
 
     Discourse context helps metaphor identification (Dankers et al., 2020, "Being neighbourly"): a word's basic
     and contextual meanings are easier to tell apart when the topic is known. Only consecutive sentences of the
-    same text count, and only those in the same file, so a test sentence never sees training text or vice versa.
+    same text count. The pool is unlabelled text of the same documents from another file: VUA-18 val samples
+    sentences from the texts of the training partition, so alone it has context for 17% of its sentences
+    (training and test: over 70%); read with the training files as its pool, 92%. Test files are read alone.
     """
     if n <= 0:
         return [[] for _ in sequences]
-    by_position = {(s.text_id, s.index): s for s in sequences if s.text_id is not None and s.index is not None}
+    by_position = {(s.text_id, s.index): s for s in pool if s.text_id is not None and s.index is not None}
+    by_position.update({(s.text_id, s.index): s for s in sequences if s.text_id is not None and s.index is not None})
     out = []
     for sequence in sequences:
         words: list[str] = []
