@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import logging
@@ -11,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from pipeline.classify.metaphor import (
@@ -117,6 +119,45 @@ def test_preceding_context_takes_consecutive_sentences_of_the_same_text() -> Non
     first = WordSequence("x:3", ["a"], [0], None, None, None, text_id="x", index=3)
     loose = WordSequence("z", ["d"], [0], None, None, None)
     assert preceding_context([first, other, gap, loose], 1) == [[], [], [], []]
+
+
+def test_context_comes_from_the_pool_where_the_file_lacks_it(tmp_path: Path) -> None:
+    import torch
+
+    from pipeline.classify.engine import Engine
+    from pipeline.classify.model import ModelConfig, SeciModel, load_tokenizer
+    from pipeline.train.evaluate import evaluate, word_probabilities
+
+    pool = load_metaphor_file(FIXTURES / "vuamc_corpus_train_sample.csv")
+    # A VUA-18-style dev file holding the sample text's third sentence only, as VUA-18 val samples sentences.
+    dev = tmp_path / "dev.csv"
+    with dev.open("w", encoding="utf-8", newline="") as f:
+        rows = [["txt_id", "sen_ix", "sentence", "label_seq"], ["a1e-fragment01", 3, " ".join(pool[2].words)]]
+        rows[1].append(str(list(pool[2].labels)))
+        csv.writer(f).writerows(rows)
+    sentences = load_metaphor_file(dev)
+    assert preceding_context(sentences, 1) == [[]]
+    assert preceding_context(sentences, 1, pool) == [pool[1].words]
+    assert preceding_context(sentences, 2, pool) == [pool[0].words + pool[1].words]
+    # The file's own sentences win over the pool's.
+    own = WordSequence("a:2", ["own"], [0], None, None, None, text_id="a", index=2)
+    other = WordSequence("a:2", ["pool"], [0], None, None, None, text_id="a", index=2)
+    third = WordSequence("a:3", ["x"], [0], None, None, None, text_id="a", index=3)
+    assert preceding_context([own, third], 1, [other]) == [[], ["own"]]
+
+    torch.manual_seed(0)
+    config = ModelConfig(metaphor_context=1)
+    engine = Engine(SeciModel(config).eval(), load_tokenizer(config), torch.device("cpu"), torch.float32)
+    alone, read = word_probabilities(engine, sentences), word_probabilities(engine, sentences, pool)
+    assert len(alone[0]) == len(read[0]) == len(sentences[0].words)
+    assert not np.allclose(alone[0], read[0])  # the context changed what the model saw
+
+    model = tmp_path / "model"
+    SeciModel(config).save(model)
+    report = evaluate(model, dev, "metaphor", "cpu", [FIXTURES / "vuamc_corpus_train_sample.csv"])
+    assert report["context_files"] == [str(FIXTURES / "vuamc_corpus_train_sample.csv")]
+    with pytest.raises(ValueError, match="context files"):
+        evaluate(model, FIXTURES.parent / "seci" / "dev.jsonl", "seci", "cpu", [dev])
 
 
 def test_vua_examples_label_the_sentence_and_never_its_context() -> None:
