@@ -220,6 +220,59 @@ def test_a_frozen_trunk_stage_trains_the_metaphor_top_with_pos_tagging(tmp_path:
     assert record["init_from_record"]["path"] == str(stage)
 
 
+def test_average_weights_keeps_shared_tensors_exactly() -> None:
+    import torch
+
+    from pipeline.train.train import average_weights
+
+    shared = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float16)
+    states = [{"a": shared.clone(), "b": torch.tensor([v], dtype=torch.float16)} for v in (1.0, 2.0, 4.0)]
+    out = average_weights(states)
+    # (x + x + x) / 3 need not be x in floating point: a tensor every model shares is copied, not averaged.
+    assert torch.equal(out["a"], shared.float())
+    assert out["b"].item() == pytest.approx(7 / 3)
+    with pytest.raises(ValueError, match="differ"):
+        average_weights([states[0], {"a": shared}])
+
+
+@pytest.mark.slow
+def test_a_soup_of_seeds_is_scored_and_calibrated_without_training(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    base = tmp_path / "base"
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path))
+    cfg.model.branch_layers, cfg.model.branch_head = 2, "modes"
+    cfg.optim.epochs = 1
+    train(cfg, base)
+    seeds = []
+    for seed in (1, 2):
+        cfg = TrainConfig.from_yaml(tiny_config(tmp_path))
+        cfg.model.branch_layers, cfg.model.branch_head = 2, "modes"
+        cfg.optim.seed, cfg.optim.epochs = seed, 1
+        cfg.optim.init_from, cfg.optim.freeze = str(base), ["trunk", "branch", "mode_head"]
+        train(cfg, tmp_path / f"seed{seed}")
+        seeds.append(load_file(str(tmp_path / f"seed{seed}/model.safetensors")))
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path))
+    cfg.model.branch_layers, cfg.model.branch_head = 2, "modes"
+    cfg.optim.init_from, cfg.optim.epochs = [str(tmp_path / "seed1"), str(tmp_path / "seed2")], 0
+    result = train(cfg, tmp_path / "soup")
+    soup = load_file(str(tmp_path / "soup/model.safetensors"))
+    before = load_file(str(base / "model.safetensors"))
+    # The path both seeds froze is the base's, bit for bit; what they trained is their mean (to fp16).
+    kept = [k for k in soup if k.startswith(("branch.", "mode_head.", "encoder.embeddings."))]
+    assert kept and all(torch.equal(soup[k], before[k]) for k in kept)
+    name = next(k for k in soup if k.startswith("metaphor_head.") and not torch.equal(seeds[0][k], seeds[1][k]))
+    mean = ((seeds[0][name].float() + seeds[1][name].float()) / 2).half()
+    assert torch.allclose(soup[name].float(), mean.float(), atol=1e-3)
+    assert result.epochs_run == 0 and result.metaphor_dev is not None and result.dev is not None
+    record = json.loads((tmp_path / "soup/training.json").read_text(encoding="utf-8"))
+    assert [r["path"] for r in record["init_from_record"]] == [str(tmp_path / "seed1"), str(tmp_path / "seed2")]
+    assert record["init_from_record"][0]["init_from_record"]["path"] == str(base)
+    card = (tmp_path / "soup/README.md").read_text(encoding="utf-8")
+    assert "average of the weights of 2 models" in card and f"started from `{base}`" in card
+
+
 def test_update_average_is_an_exponential_moving_average() -> None:
     import torch
 

@@ -11,10 +11,16 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-def _stage_lines(stage: dict[str, Any] | None) -> list[str]:
-    """The earlier stages a staged model started from, latest first: config, data, commit and scores."""
+def _stage_lines(stage: dict[str, Any] | list | None) -> list[str]:
+    """The earlier stages a staged model started from, latest first: config, data, commit and scores. A
+    model that started from the average of several has a list: each of them, with its own stages."""
+    if isinstance(stage, list):
+        head = f"- started from the average of the weights of {len(stage)} models:"
+        return [head, *[f"  {line}" for part in stage for line in _stage_lines(part)]]
     if not stage:
         return []
+    if "config" not in stage:
+        return [f"- started from `{stage['path']}` (it has no training record)"]
     met = stage.get("metaphor_dev") or {}
     return [
         f"- started from `{stage['path']}` ({stage['config']['model']['name']}): commit `{stage['commit']}`, "
@@ -38,7 +44,11 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
         f"- base encoder: `{cfg['model']['base']}`; windows of {cfg['model']['max_length']} tokens, "
         f"stride {cfg['model']['stride']}",
         f"- commit: `{record['commit']}`, torch {record['torch']}, {record['seconds']} s of training, "
-        f"best epoch {record['best_epoch']} of {record['epochs_run']}",
+        + (
+            f"best epoch {record['best_epoch']} of {record['epochs_run']}"
+            if record["epochs_run"]
+            else "no epochs (the weights it started from, scored and calibrated)"
+        ),
         f"- temperature (fitted on dev): {cfg['model']['temperature']:.3f}; "
         f"token metaphor threshold (chosen on the metaphor dev file): {cfg['model']['metaphor_threshold']:.3f}",
         "- weights: `model.safetensors`, or its shards and `model.safetensors.index.json` past 40 MB (fp16, "

@@ -49,7 +49,11 @@ class OptimConfig:
     max_steps: int | None = None  # caps steps per epoch (tests, smoke runs)
     threads: int | None = None
     ema: float | None = None  # decay of a moving average of the weights, which is then scored and saved
-    init_from: str | None = None  # a model directory to start from (staged training)
+    # A model directory to start from (staged training), or several: their weights averaged, a uniform *model
+    # soup* of fine-tunes of one model (e.g. seeds of one stage). Tensors equal in every ingredient are kept
+    # as they are, so a path that all of them froze stays bit-for-bit the same. With epochs 0 a stage only
+    # scores and calibrates what it starts from (a soup's threshold, temperature and item-level settings).
+    init_from: str | list[str] | None = None
     # Parts of the model this stage leaves as init_from gave them: encoder, trunk (with model.branch_layers:
     # the embeddings and the layers below the branch), branch, mode_head, metaphor_head. A task whose whole
     # path is frozen is not trained: freezing encoder and mode_head trains only a metaphor branch and its

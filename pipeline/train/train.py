@@ -164,6 +164,23 @@ def update_average(average: dict[str, torch.Tensor], model: nn.Module, decay: fl
                 average[name].lerp_(param.detach(), 1.0 - decay)
 
 
+def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The uniform average of several models' weights (a model soup), in float32. A tensor equal in all of
+    them is kept as it is rather than re-rounded, so what every ingredient froze stays exactly the same."""
+    first = states[0]
+    for other in states[1:]:
+        if set(other) != set(first) or any(other[k].shape != first[k].shape for k in first):
+            mismatch = sorted(set(other) ^ set(first)) or [k for k in first if other[k].shape != first[k].shape]
+            raise ValueError(f"models to average differ in their tensors, e.g. {mismatch[:3]}")
+    averaged = {}
+    for name, tensor in first.items():
+        if all(torch.equal(tensor, other[name]) for other in states[1:]):
+            averaged[name] = tensor.float()
+        else:
+            averaged[name] = torch.stack([s[name].float() for s in states]).mean(0)
+    return averaged
+
+
 def evaluate_seci(engine: Engine, data: Labelled) -> tuple[dict, np.ndarray]:
     probs = np.stack([p.probabilities for p in engine.predict(data.texts)])
     return classification_report(data.labels, probs, engine.config.modes), probs
@@ -220,8 +237,9 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     # -- model and optimiser ------------------------------------------------------------------
     model = SeciModel(mcfg)
     if opt.init_from:
-        # Staged training: start from an earlier run's weights (e.g. a metaphor-only stage).
-        state = load_weights(Path(opt.init_from))
+        # Staged training: start from an earlier run's weights (e.g. a metaphor-only stage), or their average.
+        sources = [opt.init_from] if isinstance(opt.init_from, str) else opt.init_from
+        state = average_weights([load_weights(Path(source)) for source in sources])
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         if model.branch is not None and not any(k.startswith("branch.") for k in state):
             model.seed_branch()  # the branch starts from the fine-tuned top layers, not the base's
@@ -237,7 +255,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     if vua_train and not any(p.requires_grad for p in model.task_parameters("metaphor")):
         log.info("the metaphor path is frozen: VUA serves dev scoring only")
         vua_train = None
-    if not seci_train and not vua_train:
+    if opt.epochs and not seci_train and not vua_train:
         raise ValueError("nothing to train on: give data.train, metaphor.train or both, and leave their parts unfrozen")
     log.info("training windows: %d SECI, %d VUA", len(seci_train), len(vua_train or []))
     # POS tagging as an auxiliary task (metaphor.pos_tagging > 0): a linear tagger on the vectors the metaphor
@@ -252,17 +270,22 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         {"params": [p for p in encoder_params if p.requires_grad], "lr": opt.lr},
         {"params": [p for p in head_params if p.requires_grad], "lr": opt.head_lr},
     ]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=opt.weight_decay)
+    groups = [g for g in groups if g["params"]]
+    optimizer = torch.optim.AdamW(groups, weight_decay=opt.weight_decay) if groups else None
     # The SECI items drive the epochs; VUA batches ride along. Without SECI data, VUA drives them.
-    primary = seci_train if seci_train else vua_train
+    primary = seci_train or vua_train or []
     primary_size = opt.batch_size if seci_train else config.metaphor.batch_size
     steps_per_epoch = math.ceil(len(primary) / primary_size)
     if opt.max_steps:
         steps_per_epoch = min(steps_per_epoch, opt.max_steps)
     total_steps = steps_per_epoch * opt.epochs
     warmup = max(1, int(opt.warmup * total_steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total_steps - s) / max(1, total_steps - warmup))
+    scheduler = (
+        torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total_steps - s) / max(1, total_steps - warmup))
+        )
+        if optimizer
+        else None
     )
     weights = class_weights(train_data.labels, len(mcfg.modes), opt.class_weights) if train_data else None
     mode_loss = nn.CrossEntropyLoss(weight=weights)
@@ -371,6 +394,8 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
                 break
 
     # -- calibrate on dev, save -------------------------------------------------------------
+    if best_state is None:  # epochs 0: what init_from gave is what is scored and saved
+        best_state = model.trained_state()
     average = None  # the best weights (averaged or not) go into the model itself
     model.load_state_dict({k: v.float() for k, v in best_state.items()}, strict=False)
     model.eval()
@@ -411,8 +436,11 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     return result
 
 
-def init_from_record(path: str | None) -> dict | None:
-    """What produced the weights a staged run started from, so the final card names every stage."""
+def init_from_record(path: str | list[str] | None) -> dict | list | None:
+    """What produced the weights a staged run started from, so the final card names every stage (for an
+    average of several models, a list with each one's record)."""
+    if isinstance(path, list):
+        return [init_from_record(p) or {"path": p} for p in path]
     if not path or not (Path(path) / "training.json").exists():
         return None
     earlier = json.loads((Path(path) / "training.json").read_text(encoding="utf-8"))
