@@ -105,12 +105,19 @@ def _print_summary(summary: object, out: Path | None, errors_path: Path) -> None
 def train(
     config: Annotated[Path, typer.Option("--config", help="Training config (YAML), e.g. configs/fast.yaml.")],
     out: Annotated[Path | None, typer.Option("--out", help="Model directory to write.")] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a setting: section.key=value (YAML value), e.g. optim.seed=14."),
+    ] = None,
 ) -> None:
     """Fine-tune the mode and metaphor heads; writes weights, config, calibration and a model card."""
     from pipeline.train.config import TrainConfig
     from pipeline.train.train import train as run_training
 
-    cfg = TrainConfig.from_yaml(config)
+    try:
+        cfg = TrainConfig.from_yaml(config, overrides or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     target = out or Path("models") / cfg.model.name
     # A run takes an hour or more on a CPU: its data counts and per-epoch scores are worth seeing as they come.
     logging.getLogger("pipeline.train").setLevel(logging.INFO)

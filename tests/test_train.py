@@ -344,6 +344,17 @@ def test_config_rejects_unknown_settings() -> None:
         TrainConfig.from_dict({"trainer": {}})
 
 
+def test_settings_are_overridden_from_the_command_line(tmp_path: Path) -> None:
+    path = tiny_config(tmp_path)
+    cfg = TrainConfig.from_yaml(path, ["optim.seed=14", "optim.init_from=[runs/a, runs/b]", "model.name=x"])
+    assert (cfg.optim.seed, cfg.optim.init_from, cfg.model.name) == (14, ["runs/a", "runs/b"], "x")
+    for bad, message in (("optim.seed", "section.key=value"), ("optim.lr_max=1", "unknown optim")):
+        with pytest.raises(ValueError, match=message):
+            TrainConfig.from_yaml(path, [bad])
+    res = CliRunner().invoke(app, ["train", "--config", str(path), "--set", "seed=3"])
+    assert res.exit_code == 2 and "section.key=value" in res.output
+
+
 def test_saved_weights_are_only_the_trained_part(tmp_path: Path) -> None:
     model = SeciModel(ModelConfig())
     model.save(tmp_path)

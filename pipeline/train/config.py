@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,19 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
 
     @classmethod
-    def from_yaml(cls, path: Path) -> TrainConfig:
+    def from_yaml(cls, path: Path, overrides: Sequence[str] = ()) -> TrainConfig:
+        """A config file, with `section.key=value` overrides (values read as YAML: `optim.seed=14`,
+        `optim.init_from=[runs/a, runs/b]`), as spaCy's CLI overrides its configs."""
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for override in overrides:
+            key, sep, value = override.partition("=")
+            section, dot, name = key.strip().partition(".")
+            if not sep or not dot or not name:
+                raise ValueError(f"an override is section.key=value, not {override!r}")
+            part = doc.setdefault(section, {})
+            if not isinstance(part, dict):
+                raise ValueError(f"{path}: {section} is not a section")
+            part[name] = yaml.safe_load(value)
         return cls.from_dict(doc)
 
     @classmethod
