@@ -355,6 +355,23 @@ def test_settings_are_overridden_from_the_command_line(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "section.key=value" in res.output
 
 
+@pytest.mark.parametrize("branch", [(0, "metaphor"), (2, "modes"), (2, "metaphor")])
+def test_one_task_forward_gives_that_task_exactly(branch: tuple[int, str]) -> None:
+    import torch
+
+    model = SeciModel(ModelConfig(branch_layers=branch[0], branch_head=branch[1])).eval()
+    ids = torch.tensor([[101, 2023, 2003, 1037, 3231, 102], [101, 7592, 102, 0, 0, 0]])
+    mask = (ids != 0).long()
+    with torch.inference_mode():
+        modes, tokens = model(ids, mask)
+        only_modes, none = model(ids, mask, task="modes")
+        nothing, only_tokens, vectors = model(ids, mask, tokens=True, task="metaphor")
+    assert none is None and nothing is None and vectors.shape == (2, 6, 384)
+    assert torch.equal(modes, only_modes) and torch.equal(tokens, only_tokens)
+    with pytest.raises(ValueError, match="task"):
+        model(ids, mask, task="mode")
+
+
 def test_saved_weights_are_only_the_trained_part(tmp_path: Path) -> None:
     model = SeciModel(ModelConfig())
     model.save(tmp_path)

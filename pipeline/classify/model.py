@@ -113,27 +113,39 @@ class SeciModel(nn.Module):
         self._from_base = {"encoder." + name for name, p in self.encoder.named_parameters() if not p.requires_grad}
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, tokens: bool = False
-    ) -> tuple[torch.Tensor, ...]:
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, tokens: bool = False, task: str | None = None
+    ) -> tuple[torch.Tensor | None, ...]:
         """Mode logits (batch, modes) and metaphor logits (batch, tokens); with `tokens`, also the token
-        vectors the metaphor head reads (batch, tokens, hidden), for auxiliary training tasks."""
+        vectors the metaphor head reads (batch, tokens, hidden), for auxiliary training tasks. With `task`
+        ("modes" or "metaphor") only that task's path runs and the other's outputs are None: a training step
+        on one task's batch then skips the other's own layers (a third of a branched model's forward pass)."""
+        if task not in (None, "modes", "metaphor"):
+            raise ValueError(f"task must be modes or metaphor, not {task!r}")
+        want_modes, want_metaphor = task != "metaphor", task != "modes"
         mask = attention_mask.unsqueeze(-1)
         if self.branch is None:
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            pooled = _mean(hidden, mask)
-            token_hidden, token_pooled = hidden, pooled
+            token_hidden = hidden
         else:
-            top, own = self._branched(input_ids, attention_mask)
-            hidden, token_hidden = (own, top) if self.config.branch_head == "modes" else (top, own)
+            own_path = self.config.branch_head
+            need_top = want_modes if own_path == "metaphor" else want_metaphor
+            need_own = want_metaphor if own_path == "metaphor" else want_modes
+            top, own = self._branched(input_ids, attention_mask, need_top, need_own)
+            hidden, token_hidden = (own, top) if own_path == "modes" else (top, own)
+        mode_logits = self.mode_head(_mean(hidden, mask)) if want_modes else None
+        token_logits = None
+        if want_metaphor:
             # The SPV feature compares a token with the window's meaning as the metaphor path sees it.
-            pooled, token_pooled = _mean(hidden, mask), _mean(token_hidden, mask)
-        static = self.encoder.get_input_embeddings()(input_ids).to(token_hidden.dtype)
-        features = torch.cat([token_hidden, token_hidden - static, token_hidden * token_pooled.unsqueeze(1)], dim=-1)
-        out = self.mode_head(pooled), self.metaphor_head(features).squeeze(-1)
-        return (*out, token_hidden) if tokens else out
+            token_pooled = _mean(token_hidden, mask)
+            static = self.encoder.get_input_embeddings()(input_ids).to(token_hidden.dtype)
+            features = [token_hidden, token_hidden - static, token_hidden * token_pooled.unsqueeze(1)]
+            token_logits = self.metaphor_head(torch.cat(features, dim=-1)).squeeze(-1)
+        return (mode_logits, token_logits, token_hidden) if tokens else (mode_logits, token_logits)
 
-    def _branched(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The shared layers once, then the encoder's top layers and the branch on the same input."""
+    def _branched(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, top: bool = True, own: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The shared layers once, then the encoder's top layers and the branch (each if asked) on their output."""
         from transformers.masking_utils import create_bidirectional_mask
 
         x = self.encoder.embeddings(input_ids=input_ids)
@@ -143,11 +155,13 @@ class SeciModel(nn.Module):
         for layer in layers[:split]:
             x = layer(x, mask)
         branch = x
-        for layer in layers[split:]:
-            x = layer(x, mask)
-        for layer in self.branch:
-            branch = layer(branch, mask)
-        return x, branch
+        if top:
+            for layer in layers[split:]:
+                x = layer(x, mask)
+        if own:
+            for layer in self.branch:
+                branch = layer(branch, mask)
+        return (x if top else None), (branch if own else None)
 
     def seed_branch(self) -> None:
         """Start the branch as a copy of the encoder's top layers (as they are now, e.g. fine-tuned)."""

@@ -335,7 +335,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
                     batch = next(seci_stream)
                     ids = pad([b[0] for b in batch], tokenizer.pad_token_id)
                     y = torch.tensor([b[1] for b in batch])
-                    mode_logits, _ = model(ids, (ids != tokenizer.pad_token_id).long())
+                    mode_logits, _ = model(ids, (ids != tokenizer.pad_token_id).long(), task="modes")
                     part = mode_loss(mode_logits.float(), y)
                     seen_mode.append(part.item())
                     loss = loss + part
@@ -343,7 +343,9 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
                     vb = next(vua_stream)
                     vids = pad([b[0] for b in vb], tokenizer.pad_token_id)
                     vy = pad([b[1] for b in vb], -100)
-                    _, token_logits, token_hidden = model(vids, (vids != tokenizer.pad_token_id).long(), tokens=True)
+                    _, token_logits, token_hidden = model(
+                        vids, (vids != tokenizer.pad_token_id).long(), tokens=True, task="metaphor"
+                    )
                     keep = vy != -100
                     part = token_loss(token_logits.float()[keep], vy[keep].float())
                     seen_token.append(part.item())
