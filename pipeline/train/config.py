@@ -32,6 +32,10 @@ class MetaphorConfig:
     pos_tagging: float = 0.0
     batch_size: int = 32
     max_train_sentences: int | None = None
+    # Ensemble distillation: model directories whose mean word probabilities are mixed into the training targets
+    # with weight `distill` (0: gold labels only, 1: the teachers' alone). The teachers run once, before training.
+    teachers: list[str] = field(default_factory=list)
+    distill: float = 0.5
 
 
 @dataclass

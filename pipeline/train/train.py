@@ -16,7 +16,7 @@ import random
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,14 +67,18 @@ def seci_windows(data: Labelled, tokenizer, config: TrainConfig) -> list[tuple[l
 # The universal POS tags of VUA-18's `pos_seq` (spaCy's tag set), for the auxiliary tagging loss.
 UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT")
 UPOS += ("SCONJ", "SYM", "VERB", "X")
-VuaExample = tuple[list[int], list[int], list[int]]
+VuaExample = tuple[list[int], list[float], list[int]]  # ids, labels (0/1 or soft), POS tags
 
 
-def vua_examples(sentences, tokenizer, max_length: int, context: int = 0) -> list[VuaExample]:
+def vua_examples(
+    sentences, tokenizer, max_length: int, context: int = 0, targets: Sequence[Sequence[float]] | None = None
+) -> list[VuaExample]:
     """(token ids, token labels, POS tag ids), each word's label and tag on its first sub-word, -100 elsewhere.
 
     With `context`, the preceding sentences of the same text come first, unlabelled; where they would not fit
     in `max_length` the sentence goes alone. A sentence without POS tags (the VUAMC files) has only -100 tags.
+    With `targets` (one number in [0, 1] per word, e.g. gold mixed with teachers' probabilities) the labels
+    are those soft targets instead of the gold 0/1.
     """
     from pipeline.train.vua import preceding_context
 
@@ -91,7 +95,10 @@ def vua_examples(sentences, tokenizer, max_length: int, context: int = 0) -> lis
         labels, tags, previous = [], [], None
         for w in source.word_ids(i):
             first = w is not None and w != previous and w >= skip
-            labels.append(int(s.labels[w - skip]) if first else -100)
+            label = -100
+            if first:
+                label = targets[i][w - skip] if targets is not None else int(s.labels[w - skip])
+            labels.append(label)
             tags.append(tag_ids.get(s.pos[w - skip], -100) if first and s.pos else -100)
             previous = w
         out.append((source["input_ids"][i], labels, tags))
@@ -128,9 +135,24 @@ def metaphor_sentences(paths: list[str], dev: list) -> list:
     return out
 
 
-def pad(rows: list[list[int]], value: int) -> torch.Tensor:
+def pad(rows: list[list[int]], value: int, dtype: torch.dtype = torch.long) -> torch.Tensor:
     width = max(len(r) for r in rows)
-    return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=dtype)
+
+
+def distillation_targets(sentences, teachers: Sequence[str], weight: float) -> list[list[float]]:
+    """Each word's training target: (1 - weight) x its gold label + weight x the mean metaphor probability of
+    the teacher models (ensemble distillation: one model learns what several agree on, and how sure they are).
+    Each teacher reads the sentences with the context it was trained with, as at inference."""
+    from pipeline.train.evaluate import word_probabilities
+
+    mean = [np.zeros(len(s.words)) for s in sentences]
+    for teacher in teachers:
+        engine = Engine.from_dir(Path(teacher), device="cpu")
+        for total, probs in zip(mean, word_probabilities(engine, sentences), strict=True):
+            total += np.asarray(probs) / len(teachers)
+        log.info("distillation: %s scored %d training sentences", teacher, len(sentences))
+    return [((1 - weight) * np.asarray(s.labels) + weight * m).tolist() for s, m in zip(sentences, mean, strict=True)]
 
 
 def batches(examples: list, size: int, rng: random.Random) -> Iterator[list]:
@@ -229,7 +251,10 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         sentences = metaphor_sentences(config.metaphor.train, vua_dev or [])
         if config.metaphor.max_train_sentences:
             sentences = sentences[: config.metaphor.max_train_sentences]
-        vua_train = vua_examples(sentences, tokenizer, mcfg.max_length, mcfg.metaphor_context)
+        targets = None
+        if config.metaphor.teachers and config.metaphor.distill:
+            targets = distillation_targets(sentences, config.metaphor.teachers, config.metaphor.distill)
+        vua_train = vua_examples(sentences, tokenizer, mcfg.max_length, mcfg.metaphor_context, targets)
     # Dev sentences read their preceding sentences from the training texts too (text only), as a test sentence
     # reads its own file's: VUA-18 val alone has context for 17% of its sentences, with this 92%.
     dev_pool = sentences
@@ -342,7 +367,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
                 if vua_stream is not None:
                     vb = next(vua_stream)
                     vids = pad([b[0] for b in vb], tokenizer.pad_token_id)
-                    vy = pad([b[1] for b in vb], -100)
+                    vy = pad([b[1] for b in vb], -100, torch.float32)
                     _, token_logits, token_hidden = model(
                         vids, (vids != tokenizer.pad_token_id).long(), tokens=True, task="metaphor"
                     )
