@@ -179,6 +179,44 @@ def test_vua_examples_label_the_sentence_and_never_its_context() -> None:
     assert vua_examples(sequences, tokenizer, len(alone[2][0]) + 1, context=2)[2] == alone[2]
 
 
+def test_soft_targets_take_the_place_of_the_gold_labels() -> None:
+    from pipeline.classify.model import ModelConfig, load_tokenizer
+    from pipeline.train.train import vua_examples
+
+    tokenizer = load_tokenizer(ModelConfig())
+    sequences = load_metaphor_file(FIXTURES / "vuamc_corpus_train_sample.csv")
+    targets = [[0.25 + 0.5 * label for label in s.labels] for s in sequences]
+    gold = vua_examples(sequences, tokenizer, 256, context=1)
+    soft = vua_examples(sequences, tokenizer, 256, context=1, targets=targets)
+    for (ids, labels, _), (sids, slabels, _), want in zip(gold, soft, targets, strict=True):
+        assert ids == sids
+        assert [x for x in slabels if x != IGNORE_LABEL] == want
+        assert [x == IGNORE_LABEL for x in labels] == [x == IGNORE_LABEL for x in slabels]
+
+
+@pytest.mark.slow
+def test_distillation_targets_mix_gold_with_the_teachers_mean(tmp_path: Path) -> None:
+    from pipeline.classify.engine import Engine
+    from pipeline.classify.model import ModelConfig, SeciModel
+    from pipeline.train.evaluate import word_probabilities
+    from pipeline.train.train import distillation_targets
+
+    sequences = load_metaphor_file(FIXTURES / "vuamc_corpus_train_sample.csv")[:6]
+    import torch
+
+    teachers = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        SeciModel(ModelConfig(metaphor_context=1)).save(tmp_path / f"t{seed}")
+        teachers.append(str(tmp_path / f"t{seed}"))
+    probs = [word_probabilities(Engine.from_dir(Path(t), device="cpu"), sequences) for t in teachers]
+    mixed = distillation_targets(sequences, teachers, 0.25)
+    for i, s in enumerate(sequences):
+        want = 0.75 * np.asarray(s.labels) + 0.25 * (np.asarray(probs[0][i]) + np.asarray(probs[1][i])) / 2
+        assert np.allclose(mixed[i], want, atol=1e-6)
+    assert distillation_targets(sequences, teachers, 0.0) == [[float(x) for x in s.labels] for s in sequences]
+
+
 def test_moh_x_trofi_and_fold_shapes() -> None:
     moh = load_metaphor_file(FIXTURES / "moh_x_shaped.csv")
     assert [(s.words[s.target], s.labels[s.target]) for s in moh if s.target is not None and s.labels] == [

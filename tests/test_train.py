@@ -220,6 +220,22 @@ def test_a_frozen_trunk_stage_trains_the_metaphor_top_with_pos_tagging(tmp_path:
     assert record["init_from_record"]["path"] == str(stage)
 
 
+@pytest.mark.slow
+def test_a_stage_distils_its_teachers(tmp_path: Path) -> None:
+    teacher = tmp_path / "teacher"
+    train(TrainConfig.from_yaml(tiny_config(tmp_path)), teacher)
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path, metaphor=True))
+    cfg.metaphor.teachers, cfg.metaphor.distill, cfg.optim.epochs = [str(teacher)], 1.0, 1
+    result = train(cfg, tmp_path / "student")
+    assert result.metaphor_dev is not None
+    record = json.loads((tmp_path / "student/training.json").read_text(encoding="utf-8"))
+    assert record["config"]["metaphor"]["teachers"] == [str(teacher)]
+    assert record["history"][0]["metaphor_loss"] > 0
+    assert record["teacher_records"][0]["path"] == str(teacher)
+    card = (tmp_path / "student/README.md").read_text(encoding="utf-8")
+    assert "mean word probabilities of 1 teacher models" in card and f"teacher `{teacher}`" in card
+
+
 def test_average_weights_keeps_shared_tensors_exactly() -> None:
     import torch
 

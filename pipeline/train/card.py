@@ -11,7 +11,7 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-def _stage_lines(stage: dict[str, Any] | list | None) -> list[str]:
+def _stage_lines(stage: dict[str, Any] | list | None, lead: str = "started from") -> list[str]:
     """The earlier stages a staged model started from, latest first: config, data, commit and scores. A
     model that started from the average of several has a list: each of them, with its own stages."""
     if isinstance(stage, list):
@@ -20,10 +20,10 @@ def _stage_lines(stage: dict[str, Any] | list | None) -> list[str]:
     if not stage:
         return []
     if "config" not in stage:
-        return [f"- started from `{stage['path']}` (it has no training record)"]
+        return [f"- {lead} `{stage['path']}` (it has no training record)"]
     met = stage.get("metaphor_dev") or {}
     return [
-        f"- started from `{stage['path']}` ({stage['config']['model']['name']}): commit `{stage['commit']}`, "
+        f"- {lead} `{stage['path']}` ({stage['config']['model']['name']}): commit `{stage['commit']}`, "
         f"{stage['seconds']} s, best epoch {stage['best_epoch']} of {stage['epochs_run']}, "
         f"metaphor dev F1 {_fmt(met.get('f1'))}; its data: "
         + ", ".join(f"`{path}` (`{digest[:16]}…`)" for path, digest in stage["data"].items())
@@ -58,6 +58,15 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
             else "transformer layers and heads; the embeddings come from the base)"
         ),
         *_stage_lines(record.get("init_from_record")),
+        *(
+            [
+                f"- trained towards the mean word probabilities of {len(record['teacher_records'])} teacher models "
+                f"(weight {cfg['metaphor']['distill']}, gold labels the rest):",
+                *[f"  {line}" for teacher in record["teacher_records"] for line in _stage_lines(teacher, "teacher")],
+            ]
+            if record.get("teacher_records")
+            else []
+        ),
         "",
         "## Data (sha256)",
         *[f"- `{path}`: `{digest[:16]}…`" for path, digest in record["data"].items()],

@@ -496,6 +496,8 @@ def write_training_record(out: Path, config: TrainConfig, result: TrainResult, h
         "deliberate_train": result.deliberate_train,
         "deliberate_dev": result.deliberate_dev,
         "init_from_record": init_from_record(config.optim.init_from),
+        # The models whose probabilities were distilled into this one, with how each was made.
+        "teacher_records": init_from_record(config.metaphor.teachers) if config.metaphor.teachers else None,
     }
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     from pipeline.train.card import write_model_card
