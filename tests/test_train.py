@@ -364,7 +364,16 @@ def test_settings_are_overridden_from_the_command_line(tmp_path: Path) -> None:
     path = tiny_config(tmp_path)
     cfg = TrainConfig.from_yaml(path, ["optim.seed=14", "optim.init_from=[runs/a, runs/b]", "model.name=x"])
     assert (cfg.optim.seed, cfg.optim.init_from, cfg.model.name) == (14, ["runs/a", "runs/b"], "x")
-    for bad, message in (("optim.seed", "section.key=value"), ("optim.lr_max=1", "unknown optim")):
+    # YAML reads 1e-4 (no dot) as a string: a number setting takes it as the number it means.
+    assert TrainConfig.from_yaml(path, ["optim.lr=1e-4"]).optim.lr == 1e-4
+    bad_settings = (
+        ("optim.seed", "section.key=value"),
+        ("optim.lr_max=1", "unknown optim"),
+        ("optim.lr=fast", "optim.lr must be a number"),
+        ("optim.epochs=2.5", "optim.epochs must be a whole number"),
+        ("optim.bf16=maybe", "optim.bf16 must be true or false"),
+    )
+    for bad, message in bad_settings:
         with pytest.raises(ValueError, match=message):
             TrainConfig.from_yaml(path, [bad])
     res = CliRunner().invoke(app, ["train", "--config", str(path), "--set", "seed=3"])

@@ -12,6 +12,25 @@ import yaml
 from pipeline.classify.model import ModelConfig
 
 
+def _checked(name: str, annotation: str, value: Any) -> Any:
+    """A number setting as a number: YAML reads `1e-4` (no dot) as a string, which would fail deep in training."""
+    kinds = annotation.replace(" ", "").split("|")
+    if value is None and "None" in kinds:
+        return value
+    if "float" in kinds and not isinstance(value, bool):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number, not {value!r}") from None
+    if "int" in kinds and not isinstance(value, bool):
+        if isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+            return int(value)
+        raise ValueError(f"{name} must be a whole number, not {value!r}")
+    if kinds == ["bool"] and not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, not {value!r}")
+    return value
+
+
 @dataclass
 class DataConfig:
     train: list[str] = field(default_factory=lambda: ["data/seci/train.jsonl"])
@@ -107,6 +126,9 @@ class TrainConfig:
                 section["train"] = []
             if kind is ModelConfig and "modes" in section:
                 section["modes"] = tuple(section["modes"])
+            for f in fields(kind):
+                if f.name in section:
+                    section[f.name] = _checked(f"{name}.{f.name}", str(f.type), section[f.name])
             return kind(**section)
 
         unknown = set(doc) - {"model", "data", "metaphor", "optim"}
