@@ -27,9 +27,18 @@ def _stage_lines(stage: dict[str, Any] | list | None, lead: str = "started from"
         f"{stage['seconds']} s, best epoch {stage['best_epoch']} of {stage['epochs_run']}, "
         f"metaphor dev F1 {_fmt(met.get('f1'))}; its data: "
         + ", ".join(f"`{path}` (`{digest[:16]}…`)" for path, digest in stage["data"].items())
+        + _teachers(stage["config"])
         + "; its config is in `training.json` (`init_from_record`)",
         *_stage_lines(stage.get("init_from_record")),
     ]
+
+
+def _teachers(cfg: dict[str, Any]) -> str:
+    teachers = (cfg.get("metaphor") or {}).get("teachers") or []
+    if not teachers:
+        return ""
+    names = ", ".join(f"`{t}`" for t in teachers)
+    return f"; trained towards the mean word probabilities of {names} (weight {cfg['metaphor']['distill']})"
 
 
 def write_model_card(out: Path, record: dict[str, Any]) -> Path:
