@@ -40,7 +40,11 @@ log = logging.getLogger(__name__)
 
 C = TypeVar("C")
 
-DEFAULT_CPU_TOKENS = 16384
+# Tokens per CPU batch. Measured on this project's 2-core CPU (scripts/bench_inference.py, version 5, bf16):
+# 8192 ran at 49-53 items/s against 37-46 for 16384 and 48 for 4096. Past ~10k tokens the feed-forward
+# activations (tokens x 1536) outgrow glibc's 32 MB mmap ceiling, so each is mapped fresh and the kernel
+# zero-fills it page by page on every layer; below ~4k tokens the matmuls get too small to reach peak.
+DEFAULT_CPU_TOKENS = 8192
 MAX_GPU_TOKENS = 1 << 19
 # Fraction of free GPU memory the activations of one batch may take; the rest absorbs allocator slack,
 # the next batch's inputs and whatever else shares the device.
@@ -188,9 +192,9 @@ class Engine:
         if max_tokens < self.config.max_length:
             raise ValueError(f"max_tokens {max_tokens} is below one window ({self.config.max_length} tokens)")
         self.max_tokens = max_tokens
-        # On CPU, measured here (2 cores, AMX): fewer, bigger batches beat less padding (budget-only packing,
-        # 88% real tokens: 51 items/s; cutting batches at 90% fill, 93% real tokens: 39 items/s), so only the
-        # budget cuts. On a GPU padding is pure waste once a batch fills the device (about 8k tokens).
+        # On CPU, measured here (2 cores, AMX, version 1): fewer, bigger batches beat less padding (budget-only
+        # packing, 88% real tokens: 51 items/s; cutting batches at 90% fill, 93% real tokens: 39 items/s), so
+        # only the budget cuts. On a GPU padding is pure waste once a batch fills the device (about 8k tokens).
         self.min_batch_tokens = MIN_GPU_BATCH_TOKENS
         self.min_fill = GPU_MIN_FILL if device.type == "cuda" else 0.0
         self._backend = _plain_backend(tokenizer)
