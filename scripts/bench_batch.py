@@ -168,7 +168,7 @@ def main() -> None:
         "device": args.device,
         "compile": args.compile,
     }
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(child_args)], cwd=ROOT, env=env, capture_output=True, text=True
     )
