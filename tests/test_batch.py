@@ -20,7 +20,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pipeline.aggregate.ba import BA_TYPES
 from pipeline.aggregate.results import load_results
-from pipeline.classify.batch import OutputExists, ResultStore, Scorer, row_schema, run_batch
+from pipeline.classify.batch import (
+    OutputExists,
+    ResultStore,
+    Scorer,
+    flagged_tokens,
+    row_schema,
+    run_batch,
+    token_scores,
+)
 from pipeline.classify.engine import Engine
 from pipeline.classify.metaphor import DeliberateMetaphorDetector, MetaphorResult
 from pipeline.ingest import ingest
@@ -87,6 +95,20 @@ def test_end_to_end_parquet_with_errors(tmp_path: Path, engine: Engine) -> None:
     assert run["errors"] == 1 and run["inputs"] == summary.inputs > len(INPUTS)
     assert not (out / "parts").exists()
     assert len(load_results(out)) == len(rows)  # the timeline reads it
+
+
+def test_flagged_tokens_are_the_word_scores_at_or_above_the_threshold(engine: Engine) -> None:
+    texts = ["The market is a jungle, and we are lost in it.", "Send the report.", ""]
+    for text, prediction in zip(texts, engine.predict(texts), strict=True):
+        words = token_scores(text, prediction)
+        # Thresholds at a word's own score keep it (at or above), and those between scores split the words.
+        for threshold in [-1.0, 2.0, *(w.score for w in words)]:
+            expected = [
+                {"text": w.text, "start": w.start, "end": w.end, "score": round(w.score, 4)}
+                for w in words
+                if w.score >= threshold
+            ]
+            assert flagged_tokens(text, prediction, threshold) == expected
 
 
 def test_jsonl_without_text_and_refusing_to_overwrite(tmp_path: Path, engine: Engine) -> None:

@@ -142,8 +142,7 @@ class Scorer:
         """One result row per item; items whose metaphor rules failed keep their row and get an error line."""
         from pipeline.aggregate.ba import ba_of
 
-        scores = [token_scores(item.text, p) for item, p in zip(items, predictions, strict=True)]
-        metaphors, errors = self._metaphors(items, scores)
+        metaphors, errors = self._metaphors(items, predictions)
         rows = []
         for item, prediction, metaphor in zip(items, predictions, metaphors, strict=True):
             probs = prediction.probabilities
@@ -177,16 +176,21 @@ class Scorer:
             rows.append(row)
         return rows, errors
 
-    def _metaphors(self, items: Sequence[Item], scores: list[list[Any]]) -> tuple[list[dict], list[InputError]]:
+    def _metaphors(
+        self, items: Sequence[Item], predictions: Sequence[Prediction]
+    ) -> tuple[list[dict], list[InputError]]:
         if self.detector is None:
+            # Only the flagged words become Python objects: at GPU speed, one object per word of every item
+            # would be most of the run's time.
             return [
                 {
                     "metaphor": None,
                     "metaphor_spans": [],
-                    "metaphor_tokens": [_token_dict(t) for t in ts if t.score >= self.token_threshold],
+                    "metaphor_tokens": flagged_tokens(item.text, p, self.token_threshold),
                 }
-                for ts in scores
+                for item, p in zip(items, predictions, strict=True)
             ], []
+        scores = [token_scores(item.text, p) for item, p in zip(items, predictions, strict=True)]
         texts = [item.text for item in items]
         try:
             return [r.to_dict() for r in self.detector.detect_many(texts, scores)], []
@@ -217,8 +221,19 @@ def token_scores(text: str, prediction: Prediction) -> list[Any]:
     ]
 
 
-def _token_dict(token: Any) -> dict[str, Any]:
-    return {"text": token.text, "start": token.start, "end": token.end, "score": round(token.score, 4)}
+def flagged_tokens(text: str, prediction: Prediction, threshold: float) -> list[dict[str, Any]]:
+    """The words scoring at least `threshold`, as the rows' `metaphor_tokens` (score rounded to 4 places)."""
+    import numpy as np
+
+    words = prediction.words
+    # Compared in float64, as the Python floats of `token_scores` are: float32 would round the threshold.
+    keep = np.flatnonzero(prediction.word_scores.astype(np.float64) >= threshold)
+    return [
+        {"text": text[s:e], "start": s, "end": e, "score": round(score, 4)}
+        for s, e, score in zip(
+            words.starts[keep].tolist(), words.ends[keep].tolist(), prediction.word_scores[keep].tolist(), strict=True
+        )
+    ]
 
 
 def row_schema(modes: Sequence[str], include_text: bool = True) -> pa.Schema:
