@@ -6,7 +6,8 @@ Writes the archive as generic JSONL (files of 10,000 items, each item a real one
 given its own id), measures the engine's own items/s and the classify step's (engine plus metaphor rules)
 on a sample of the same items in this process, then runs `run_batch` over the whole archive in a child
 process and prints its throughput, its ratio to the engine's, the time each stage was busy, and the child's
-peak RSS.
+peak RSS. `--ceiling` also runs the archive with random logits in place of the model's forward pass: the
+most `seci batch` can do on this host's CPUs, whatever the device (with the chosen `--metaphor`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,6 +115,30 @@ def classify_rates(scorer: Scorer, items: list[Item], chunk_size: int) -> tuple[
     return len(items) / engine_seconds, len(items) / (engine_seconds + rows_seconds)
 
 
+def pipeline_ceiling(scorer: Scorer, archive: Path, out: Path, chunk_size: int) -> float:
+    """items/s of `run_batch` over the archive with the model's forward pass replaced by random logits of the
+    same shapes: what ingestion, tokenization, packing, rows and writing allow, whatever the device."""
+    from pipeline.classify.batch import run_batch
+
+    engine = scorer.engine
+    forward = engine._forward
+    generator = torch.Generator().manual_seed(0)
+    n_modes = len(engine.config.modes)
+
+    def stand_in(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Token logits centred well below 0, so that about as few words are flagged as with the model.
+        return torch.randn(ids.shape[0], n_modes, generator=generator), torch.randn(ids.shape, generator=generator) - 3
+
+    engine._forward = stand_in
+    try:
+        t0 = time.perf_counter()
+        summary = run_batch([archive], out, scorer=scorer, chunk_size=chunk_size)
+        return summary.items / (time.perf_counter() - t0)
+    finally:
+        engine._forward = forward
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200_000, help="items in the synthetic archive")
@@ -126,6 +153,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (seci batch --compile)")
     parser.add_argument("--any-length", action="store_true", help="also take items longer than one window")
     parser.add_argument("--workdir", type=Path, default=None, help="where to put the archive (default: a temp dir)")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="also run the archive without the model (random logits), in-process"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("pipeline").setLevel(logging.ERROR)
@@ -187,6 +217,10 @@ def main() -> None:
     emit(f"peak RSS of the batch process: {peak_mb:,.0f} MB")
     emit("busy seconds per stage (they overlap): " + ", ".join(f"{k} {v}" for k, v in timings.items()))
     emit(f"rows {summary['rows']:,}, errors {summary['errors']}, parts {summary['parts']}, output {summary['output']}")
+    if args.ceiling:
+        log.info("run_batch without the model (random logits), in this process")
+        ceiling = pipeline_ceiling(scorer, archive, work / "ceiling", args.chunk_size)
+        emit(f"without the model (random logits in place of the forward pass): {ceiling:,.0f} items/s")
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
 
