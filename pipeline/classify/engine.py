@@ -303,7 +303,7 @@ class Engine:
 
     def _encode(self, texts: list[Any], pretokenized: bool = False) -> _Encoded:
         encodings = self._backend.encode_batch(texts, is_pretokenized=pretokenized, add_special_tokens=False)
-        counts = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        counts = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))  # no list of ids
         offsets = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
         total = int(offsets[-1])
