@@ -61,7 +61,13 @@ class Item:
         return hashlib.sha1(self.text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        row = asdict(self)
+        # Field by field, not `dataclasses.asdict`: its recursive deep copy took 36 of the 52 us per item that
+        # staging items for `seci batch --engine ray` cost. The fields are flat (lists of str, a str-to-str
+        # dict), so copying each container one level deep copies everything.
+        row = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        for key in ("authors", "participants", "warnings"):
+            row[key] = list(row[key])
+        row["meta"] = dict(self.meta)
         for key in ("timestamp", "end_time"):
             row[key] = row[key].isoformat() if row[key] is not None else None
         return row

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from bench_inference import default_sources, emit, load_model, real_items  # noqa: E402
 
 from pipeline.classify.batch import Scorer  # noqa: E402
+from pipeline.classify.engine import predictions as engine_predictions  # noqa: E402
 from pipeline.items import Item  # noqa: E402
 
 log = logging.getLogger("bench")
@@ -202,11 +203,14 @@ def stage_rates(scorer: Scorer, archive_file: Path, chunk_size: int) -> dict[str
     chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
     texts = [[i.text for i in c] for c in chunks]
     t0 = time.perf_counter()
-    encoded = [engine._encode(t) for t in texts]
-    rates["tokenize and pack"] = len(items) / (time.perf_counter() - t0)
+    tokens = [engine.tokenize(t) for t in texts]
+    rates["tokenize"] = len(items) / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    plans = [engine._plan(t.ids, t.offsets) for t in tokens]
+    rates["windows and batches"] = len(items) / (time.perf_counter() - t0)
     with without_model(scorer):
         t0 = time.perf_counter()
-        predictions = [engine._run(e, t) for e, t in zip(encoded, texts, strict=True)]
+        predictions = [engine_predictions(t, engine._infer(p)) for t, p in zip(tokens, plans, strict=True)]
         rates["outputs to predictions (no model)"] = len(items) / (time.perf_counter() - t0)
     t0 = time.perf_counter()
     rows = [scorer.rows(c, p)[0] for c, p in zip(chunks, predictions, strict=True)]
@@ -216,6 +220,50 @@ def stage_rates(scorer: Scorer, archive_file: Path, chunk_size: int) -> dict[str
     for r in rows:
         pa.Table.from_pylist(r, schema=schema)
     rates["rows to Arrow"] = len(items) / (time.perf_counter() - t0)
+    return rates
+
+
+def ray_stage_rates(scorer: Scorer, model_dir: Path, archive_file: Path, chunk_size: int) -> dict[str, float]:
+    """items/s of each stage of `--engine ray`, run alone in this process over one archive file (no Ray needed):
+    the read task, the gate, and per batch the tokenize task, the model actor's own CPU work (Arrow in, windows
+    and batches, outputs, Arrow out; random logits in place of the forward pass) and the rows task."""
+    import numpy as np
+    import pyarrow as pa
+
+    from pipeline.classify import ray_engine
+    from pipeline.ingest import IngestOptions
+
+    work = Path(tempfile.mkdtemp(prefix="seci-bench-ray-"))
+    rates: dict[str, float] = {}
+    model, metaphor = str(model_dir), "rules" if scorer.detector is not None else "tokens"
+    try:
+        files = pa.table({"path": [str(archive_file)], "key": [archive_file.name], "top": [None]})
+        t0 = time.perf_counter()
+        items = ray_engine.read_files(files, IngestOptions(), None, str(work))
+        n = len(items)
+        rates["read task"] = n / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        staged = ray_engine.Gate(np.zeros(0, np.uint64), str(work))(items)
+        rates["gate"] = n / (time.perf_counter() - t0)
+        batches = [staged.slice(i, chunk_size) for i in range(0, len(staged), chunk_size)]
+        ray_engine.tokenize(batches[0].slice(0, 2), model)  # the worker's first call loads the tokenizer
+        t0 = time.perf_counter()
+        batches = [ray_engine.tokenize(b, model) for b in batches]
+        rates["tokenize task"] = n / (time.perf_counter() - t0)
+        engine = scorer.engine
+        with without_model(scorer):
+            t0 = time.perf_counter()
+            for k, b in enumerate(batches):  # ModelStage.__call__, with this process's engine
+                tokens = ray_engine.tokens_from_arrow(b)
+                batches[k] = ray_engine.scores_to_arrow(b, engine.infer(tokens), tokens.offsets)
+            rates["model actor without the model"] = n / (time.perf_counter() - t0)
+        ray_engine.build_rows(batches[0].slice(0, 2), model, metaphor, scorer.include_text, str(work))
+        t0 = time.perf_counter()
+        for b in batches:
+            ray_engine.build_rows(b, model, metaphor, scorer.include_text, str(work))
+        rates["rows task"] = n / (time.perf_counter() - t0)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return rates
 
 
@@ -305,6 +353,15 @@ def main() -> None:
         emit(f"without the model (random logits in place of the forward pass): {ceiling:,.0f} items/s")
         rates = stage_rates(scorer, sorted(archive.glob("*.jsonl"))[0], args.chunk_size)
         emit("CPU stages alone, items/s: " + ", ".join(f"{k} {v:,.0f}" for k, v in rates.items()))
+        ray_rates = ray_stage_rates(scorer, model_dir, sorted(archive.glob("*.jsonl"))[0], args.chunk_size)
+        emit("--engine ray stages alone, items/s: " + ", ".join(f"{k} {v:,.0f}" for k, v in ray_rates.items()))
+        per_item = sum(1 / ray_rates[k] for k in ("read task", "tokenize task", "rows task"))
+        emit(
+            f"--engine ray on one GPU and C cores, from these rates: the CPU tasks need {per_item * 1e6:.0f} core-us"
+            f" per item, so at most (C - 1) x {1 / per_item:,.0f} items/s; the model actor's own CPU work caps one"
+            f" GPU at {ray_rates['model actor without the model']:,.0f} items/s, the gate the whole run at"
+            f" {ray_rates['gate']:,.0f}"
+        )
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
 

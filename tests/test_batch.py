@@ -25,6 +25,8 @@ from pipeline.classify.batch import (
     ResultStore,
     Scorer,
     flagged_tokens,
+    item_key,
+    metaphor_detector,
     row_schema,
     run_batch,
     token_scores,
@@ -183,7 +185,7 @@ def test_interrupted_merge_is_finished_or_rolled_back(tmp_path: Path) -> None:
     again = ResultStore(tmp_path, "parquet", schema)
     again.prepare(resume=True)
     assert not list(tmp_path.glob("*.tmp")) and not list((tmp_path / "parts").glob("*.tmp"))
-    assert again.done_keys("m 1") == {hash(("x", "h"))}
+    assert again.done_keys("m 1") == {item_key("x", "h")}
 
 
 KILLED_RUN = """
@@ -240,26 +242,79 @@ def test_kill_9_then_resume_gives_exactly_the_uninterrupted_items(
 
 
 @pytest.mark.slow
-def test_ray_engine_matches_local(tmp_path: Path, model_dir: Path, fast: Scorer) -> None:
+def test_ray_engine_matches_local(tmp_path: Path, model_dir: Path, engine: Engine) -> None:
     ray = pytest.importorskip("ray")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "copy.mbox").write_bytes((FIXTURES / "email" / "three.mbox").read_bytes())  # duplicates, by message id
+    (extra / "broken.docx").write_bytes(b"PK\x03\x04 not a zip")
+    inputs = [*INPUTS, extra, tmp_path / "missing.txt"]
     local = tmp_path / "local"
-    run_batch(INPUTS[:1], local, scorer=fast, chunk_size=4)
+    want_summary = run_batch(inputs, local, scorer=Scorer(engine, metaphor_detector(engine.config)), chunk_size=4)
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, object_store_memory=80 * 1024 * 1024)
     try:
         distributed = tmp_path / "ray"
-        summary = run_batch(
-            INPUTS[:1], distributed, model_dir=model_dir, engine="ray", device="cpu", dtype="float32",
-            metaphor="tokens", chunk_size=4, ray_actors=1,
-        )  # fmt: skip
+        options = {
+            "model_dir": model_dir, "engine": "ray", "device": "cpu", "dtype": "float32", "metaphor": "rules",
+            "chunk_size": 4, "ray_actors": 1,
+        }  # fmt: skip
+        summary = run_batch(inputs, distributed, **options)
+        again = run_batch(inputs, distributed, resume=True, **options)
     finally:
         ray.shutdown()
+    for field in ("inputs", "files_read", "items", "errors", "duplicates", "errors_by_reason", "tokens"):
+        assert getattr(summary, field) == getattr(want_summary, field), field
+    assert summary.duplicates > 0 and summary.errors == 2  # the broken file and the missing path
+    assert (again.items, again.skipped_by_resume, again.rows) == (0, summary.items, summary.rows)
     want = {r["id"]: r for r in _rows(local)}
     got = {r["id"]: r for r in _rows(distributed)}
-    assert sorted(got) == sorted(want) and summary.items == len(want)
+    assert sorted(got) == sorted(want)
     for key, row in want.items():
-        np.testing.assert_allclose(
-            list(got[key]["probabilities"].values()), list(row["probabilities"].values()), atol=1e-4
-        )
-        assert got[key]["ba"] == row["ba"] and got[key]["meta"] == row["meta"]
+        mine = got[key]
+        np.testing.assert_allclose(list(mine["probabilities"].values()), list(row["probabilities"].values()), atol=1e-4)
+        for field in ("ba", "meta", "text", "team", "n_tokens", "metaphor", "metaphor_spans", "authors", "timestamp"):
+            assert mine[field] == row[field], (key, field)
+        assert [t["start"] for t in mine["metaphor_tokens"]] == [t["start"] for t in row["metaphor_tokens"]]
+    assert any(r["metaphor_tokens"] for r in want.values())  # the comparison above saw flagged words
     assert not (distributed / "ray_input").exists()
+
+
+def test_token_and_score_columns_survive_the_trip_between_ray_stages(engine: Engine) -> None:
+    import pyarrow as pa
+
+    from pipeline.classify.engine import predictions
+    from pipeline.classify.ray_engine import scores_from_arrow, scores_to_arrow, tokens_from_arrow, tokens_to_arrow
+
+    texts = [p for p in (FIXTURES / "documents" / "pep-0008.rst").read_text().split("\n\n") if p.strip()][:12]
+    texts[4] = ""  # no tokens, no words
+    tokens = engine.tokenize(texts)
+    table = tokens_to_arrow(pa.table({"item": texts}), tokens)
+    table = scores_to_arrow(table, engine.infer(tokens), tokens.offsets)
+    # Ray hands a stage slices of bigger blocks, whose list columns start inside their buffers.
+    want = engine.predict(texts[3:9])
+    for part in (table.slice(3, 6), pa.concat_tables([table.slice(3, 2), table.slice(5, 4)])):
+        got = predictions(tokens_from_arrow(part), scores_from_arrow(part))
+        assert len(got) == len(want) == 6
+        _same_predictions(got, want)
+
+
+def _same_predictions(got: list, want: list) -> None:
+    for mine, theirs in zip(got, want, strict=True):
+        np.testing.assert_allclose(mine.probabilities, theirs.probabilities, atol=1e-5)
+        np.testing.assert_allclose(mine.word_scores, theirs.word_scores, atol=1e-5)
+        np.testing.assert_array_equal(mine.words.starts, theirs.words.starts)
+        np.testing.assert_array_equal(mine.words.ends, theirs.words.ends)
+        assert (mine.n_tokens, mine.n_windows) == (theirs.n_tokens, theirs.n_windows)
+
+
+def test_ray_replicas_leave_a_cpu_for_the_cpu_stages() -> None:
+    from pipeline.classify.ray_engine import replicas
+
+    assert replicas({"CPU": 16.0, "GPU": 2.0}, "auto", None) == (2, True)
+    assert replicas({"CPU": 16.0, "GPU": 2.0}, "cpu", None) == (15, False)
+    assert replicas({"CPU": 8.0}, "auto", 3) == (3, False)
+    with pytest.raises(ValueError, match="at least 2"):
+        replicas({"CPU": 1.0}, "auto", None)
+    with pytest.raises(ValueError, match="no CPU"):
+        replicas({"CPU": 4.0}, "cpu", 4)

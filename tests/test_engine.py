@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from pipeline.classify.engine import WIDTH_MULTIPLE, Engine, pick_device, pick_dtype
+from pipeline.classify.engine import WIDTH_MULTIPLE, Engine, pick_device, pick_dtype, predictions
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -24,6 +24,11 @@ def texts() -> list[str]:
     real = [p for p in paragraphs if len(p) > 40][:24]
     long_text = " ".join(paragraphs)[:6000]
     return [*real, long_text, "", "Hi.", "word " * 300]
+
+
+def _batches(engine: Engine, texts: list[str]) -> list:
+    tokens = engine.tokenize(texts)
+    return engine._plan(tokens.ids, tokens.offsets).batches
 
 
 def test_long_text_windows_cover_every_token_once(engine: Engine) -> None:
@@ -43,8 +48,7 @@ def test_long_text_windows_cover_every_token_once(engine: Engine) -> None:
 
 def test_every_token_of_a_long_text_is_scored(engine: Engine, texts: list[str]) -> None:
     long_text = texts[-4]
-    encoded = engine._encode([long_text])
-    _, token_probs = engine._infer(encoded)
+    token_probs = engine.infer(engine.tokenize([long_text])).token_probs
     assert len(token_probs) > engine.config.max_length  # several windows
     assert (token_probs > 0).all()  # a sigmoid is never exactly 0: an unscored token would be
     [prediction] = engine.predict([long_text])
@@ -62,12 +66,28 @@ def test_order_and_budget_do_not_change_results(engine: Engine, texts: list[str]
         np.testing.assert_allclose(shuffled[k].probabilities, reference[i].probabilities, atol=1e-4)
         np.testing.assert_allclose(shuffled[k].word_scores, reference[i].word_scores, atol=1e-4)
         assert shuffled[k].n_tokens == reference[i].n_tokens
-    assert len(small._encode(texts).batches) > len(engine._encode(texts).batches)  # the budget changed batching
+    assert len(_batches(small, texts)) > len(_batches(engine, texts))  # the budget changed batching
+
+
+def test_the_tokenize_and_infer_halves_give_what_predict_gives(engine: Engine, texts: list[str]) -> None:
+    # The Ray pipeline runs the halves in different processes, the token arrays travelling between them.
+    tokens = engine.tokenize(texts)
+    assert len(tokens) == len(texts) and len(tokens.words()) == len(texts)
+    scores = engine.infer(tokens)
+    assert scores.probabilities.shape == (len(texts), len(engine.config.modes))
+    assert len(scores.token_probs) == len(tokens.ids) == tokens.offsets[-1]
+    for mine, want in zip(predictions(tokens, scores), engine.predict(texts), strict=True):
+        np.testing.assert_array_equal(mine.probabilities, want.probabilities)
+        np.testing.assert_array_equal(mine.word_scores, want.word_scores)
+        np.testing.assert_array_equal(mine.words.starts, want.words.starts)
+        assert (mine.n_tokens, mine.n_windows) == (want.n_tokens, want.n_windows)
+    empty = engine.tokenize([])
+    assert len(empty) == 0 and predictions(empty, engine.infer(empty)) == []
 
 
 def test_batch_shapes_are_few_and_within_budget(engine: Engine, texts: list[str]) -> None:
     # Widths come in steps of WIDTH_MULTIPLE, so a long run meets few distinct shapes (kernel caches stay small).
-    batches = engine._encode(texts * 3).batches
+    batches = _batches(engine, texts * 3)
     assert len(batches) > 1
     for batch in batches:
         width = batch.ids.shape[1]

@@ -26,6 +26,7 @@ rows of items re-scored in this run (changed text, other model) are dropped from
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -86,8 +87,8 @@ def metaphor_detector(config: ModelConfig, **overrides: Any) -> DeliberateMetaph
     return DeliberateMetaphorDetector(settings)
 
 
-class Scorer:
-    """The engine and the deliberate-metaphor rules together: items in, `INTERFACE.md` result rows out.
+class RowBuilder:
+    """Items and their predictions in, `INTERFACE.md` result rows out; needs the model's config, not its weights.
 
     `metaphor="rules"` runs the spaCy rules of `DeliberateMetaphorDetector` (the full `metaphor` and
     `metaphor_spans` fields); `"tokens"` reports only the token model's word-level detections and leaves
@@ -95,45 +96,18 @@ class Scorer:
     """
 
     def __init__(
-        self,
-        engine: Engine,
-        detector: DeliberateMetaphorDetector | None,
-        include_text: bool = True,
+        self, config: ModelConfig, detector: DeliberateMetaphorDetector | None, include_text: bool = True
     ) -> None:
-        self.engine = engine
         self.detector = detector
         self.include_text = include_text
-        self.modes: tuple[str, ...] = tuple(engine.config.modes)
-        self.model_name = engine.name
-        self.token_threshold = float(engine.config.metaphor_threshold)
+        self.modes: tuple[str, ...] = tuple(config.modes)
+        self.model_name = f"{config.name} {config.version}"
+        self.token_threshold = float(config.metaphor_threshold)
 
     @classmethod
-    def load(
-        cls,
-        model_dir: Path = DEFAULT_MODEL,
-        *,
-        device: str = "auto",
-        dtype: str = "auto",
-        metaphor: str = "rules",
-        include_text: bool = True,
-        max_tokens: int | None = None,
-        compile: bool = False,
-    ) -> Scorer:
-        from pipeline.classify.engine import Engine
-
-        model_dir = Path(model_dir)
-        if not (model_dir / "config.json").is_file():
-            raise ModelNotFound(
-                f"no model at {model_dir} (config.json missing): pass --model DIR, or train one with `seci train`"
-            )
-        if metaphor not in METAPHOR_MODES:
-            raise ValueError(f"unknown metaphor mode {metaphor!r}; expected one of {METAPHOR_MODES}")
-        engine = Engine.from_dir(model_dir, device=device, dtype=dtype, max_tokens=max_tokens, compile=compile)
-        detector = None
-        if metaphor == "rules":
-            detector = metaphor_detector(engine.config)
-            detector.nlp  # noqa: B018  (load spaCy now, not inside the first chunk's timing)
-        return cls(engine, detector, include_text)
+    def load(cls, model_dir: Path = DEFAULT_MODEL, *, metaphor: str = "rules", include_text: bool = True) -> RowBuilder:
+        """The row builder of a saved model (its config, and spaCy for the rules), without loading its weights."""
+        return cls(*_config_and_detector(Path(model_dir), metaphor), include_text)
 
     def schema(self) -> pa.Schema:
         return row_schema(self.modes, self.include_text)
@@ -208,6 +182,49 @@ class Scorer:
                 errors.append(InputError(item.path, "process", message))
                 out.append({"metaphor": None, "metaphor_spans": [], "metaphor_tokens": []})
         return out, errors
+
+
+class Scorer(RowBuilder):
+    """The engine and the row builder together: what `seci batch` and `seci score` run."""
+
+    def __init__(self, engine: Engine, detector: DeliberateMetaphorDetector | None, include_text: bool = True) -> None:
+        super().__init__(engine.config, detector, include_text)
+        self.engine = engine
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls,
+        model_dir: Path = DEFAULT_MODEL,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        metaphor: str = "rules",
+        include_text: bool = True,
+        max_tokens: int | None = None,
+        compile: bool = False,
+    ) -> Scorer:
+        from pipeline.classify.engine import Engine
+
+        _, detector = _config_and_detector(Path(model_dir), metaphor)
+        engine = Engine.from_dir(model_dir, device=device, dtype=dtype, max_tokens=max_tokens, compile=compile)
+        return cls(engine, detector, include_text)
+
+
+def _config_and_detector(model_dir: Path, metaphor: str) -> tuple[ModelConfig, DeliberateMetaphorDetector | None]:
+    from pipeline.classify.model import load_config
+
+    if not (model_dir / "config.json").is_file():
+        raise ModelNotFound(
+            f"no model at {model_dir} (config.json missing): pass --model DIR, or train one with `seci train`"
+        )
+    if metaphor not in METAPHOR_MODES:
+        raise ValueError(f"unknown metaphor mode {metaphor!r}; expected one of {METAPHOR_MODES}")
+    config = load_config(model_dir)
+    detector = None
+    if metaphor == "rules":
+        detector = metaphor_detector(config)
+        detector.nlp  # noqa: B018  (load spaCy now, not inside the first chunk's timing)
+    return config, detector
 
 
 def token_scores(text: str, prediction: Prediction) -> list[Any]:
@@ -358,7 +375,7 @@ class ResultStore:
             try:
                 for row_id, content_hash, row_model in _key_rows(path):
                     if row_model == model:
-                        done.add(hash((row_id, content_hash)))
+                        done.add(item_key(row_id, content_hash))
             except Exception as exc:  # an unreadable part: its items are simply scored again
                 log.warning("%s: unreadable (%s); its items will be scored again", path, exc)
                 if path.parent == self.parts_dir:
@@ -411,6 +428,12 @@ class ResultStore:
         os.replace(tmp, self.items_path)
         shutil.rmtree(merged)
         return written, dropped
+
+
+def item_key(item_id: str, content_hash: str) -> int:
+    """A stable 64-bit key of (id, content hash): the same in every process, unlike `hash()` (Ray workers)."""
+    digest = hashlib.blake2b(f"{item_id}\x00{content_hash}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 
 def _key_rows(path: Path) -> Iterator[tuple[str, str, str]]:
@@ -714,7 +737,7 @@ def run_batch(
             if isinstance(record, InputError):
                 errors.write(record)
                 continue
-            key = hash((record.id, record.content_hash))
+            key = item_key(record.id, record.content_hash)
             if key in previous:
                 summary.skipped_by_resume += 1
                 continue
@@ -745,19 +768,25 @@ def run_batch(
             )
 
     # Busy seconds per stage; the stages overlap, so they do not add up to the total.
-    timings = {"model_thread": 0.0, "metaphor_and_rows": 0.0, "write": 0.0}
+    timings: dict[str, float] = {}
     try:
         if engine == "local":
             assert scorer is not None
+            timings.update(model_thread=0.0, metaphor_and_rows=0.0, write=0.0)
             _run_local(scorer, chunks(), store, errors, summary, timings, report)
         else:
             from pipeline.classify.ray_engine import run_ray
 
-            timings["ray"] = run_ray(
-                chunks(),
+            report()
+            timings["ray"], rescored = run_ray(
+                inputs,
                 store,
                 errors,
                 summary,
+                ingest_summary,
+                previous,
+                options=options,
+                teams=rules,
                 model_dir=Path(model_dir),
                 device=device,
                 dtype=dtype,
@@ -767,7 +796,6 @@ def run_batch(
                 actors=ray_actors,
                 address=ray_address,
                 compile=compile,
-                report=report,
             )
     finally:
         errors.close()

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from pipeline.classify.model import SeciModel, load_tokenizer
+from pipeline.classify.model import SeciModel, load_config, load_tokenizer
 from pipeline.classify.windows import Window, Words, cut
 
 log = logging.getLogger(__name__)
@@ -128,17 +128,92 @@ class _Batch:
 
 
 @dataclass
-class _Encoded:
-    """A chunk of texts tokenized, windowed and packed into batches, ready for the model."""
+class _Plan:
+    """A chunk's token ids windowed and packed into batches, ready for the model."""
 
     n_texts: int
-    offsets: np.ndarray  # (n_texts + 1,): text i's tokens are [offsets[i], offsets[i + 1]) of the flat array
+    n_tokens: int
     win_item: np.ndarray  # per window: its text
     win_weight: np.ndarray  # per window: tokens it owns (its weight in the text's mode probabilities)
     batches: list[_Batch]
-    words: list[Words] | None  # per text, when character spans were asked for
-    first_tokens: np.ndarray | None  # for pre-split words: flat index of each word's first token, -1 if none
-    word_counts: np.ndarray | None
+
+
+@dataclass
+class Tokens:
+    """Texts tokenized, as flat arrays: cheap to hold, slice and ship between processes (the Ray stages).
+
+    Text i's tokens are `ids[offsets[i]:offsets[i + 1]]`; its words (as the tokenizer splits them) are
+    `[word_offsets[i], word_offsets[i + 1])` of the word arrays, each with a character span into the text
+    and its first token (an index into the text's own tokens).
+    """
+
+    ids: np.ndarray
+    offsets: np.ndarray
+    word_starts: np.ndarray
+    word_ends: np.ndarray
+    word_first: np.ndarray
+    word_offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def words(self) -> list[Words]:
+        if len(self) == 0:
+            return []
+        cuts = self.word_offsets[1:-1]
+        return [
+            Words(s, e, f)
+            for s, e, f in zip(
+                np.split(self.word_starts, cuts), np.split(self.word_ends, cuts), np.split(self.word_first, cuts),
+                strict=True,
+            )
+        ]  # fmt: skip
+
+
+@dataclass
+class Scores:
+    """The model's outputs for tokenized texts: what `Engine.infer` returns."""
+
+    probabilities: np.ndarray  # (n_texts, modes): calibrated, windows combined by the tokens they own
+    token_probs: np.ndarray  # metaphor probability of every token, aligned with `Tokens.ids`
+    n_windows: np.ndarray  # (n_texts,)
+
+
+def predictions(tokens: Tokens, scores: Scores) -> list[Prediction]:
+    """One `Prediction` per text: the per-text view of `Tokens` and `Scores`."""
+    offsets = tokens.offsets
+    out = []
+    for i, w in enumerate(tokens.words()):
+        out.append(
+            Prediction(
+                probabilities=scores.probabilities[i],
+                words=w,
+                word_scores=scores.token_probs[offsets[i] + w.first_token],
+                n_tokens=int(offsets[i + 1] - offsets[i]),
+                n_windows=int(scores.n_windows[i]),
+            )
+        )
+    return out
+
+
+class TextTokenizer:
+    """Texts in, `Tokens` out: the model's fast tokenizer as the engine runs it (no model weights needed).
+
+    One Rust call per batch of texts, truncation and padding switched off (nothing is silently cut).
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.backend = _plain_backend(tokenizer)
+
+    @classmethod
+    def from_dir(cls, directory: Path) -> TextTokenizer:
+        return cls(load_tokenizer(load_config(Path(directory))))
+
+    def __call__(self, texts: Sequence[str]) -> Tokens:
+        encodings = self.backend.encode_batch(list(texts), add_special_tokens=False)
+        ids, offsets, word_ids = _flatten(encodings)
+        spans = np.fromiter(chain.from_iterable(chain.from_iterable(e.offsets for e in encodings)), np.int64)
+        return Tokens(ids, offsets, *_words(word_ids, spans.reshape(-1, 2), offsets))
 
 
 class Engine:
@@ -197,7 +272,7 @@ class Engine:
         # only the budget cuts. On a GPU padding is pure waste once a batch fills the device (about 8k tokens).
         self.min_batch_tokens = MIN_GPU_BATCH_TOKENS
         self.min_fill = GPU_MIN_FILL if device.type == "cuda" else 0.0
-        self._backend = _plain_backend(tokenizer)
+        self._tokenize = TextTokenizer(tokenizer)
         self._cls = tokenizer.cls_token_id
         self._sep = tokenizer.sep_token_id
         self._pad = tokenizer.pad_token_id
@@ -236,7 +311,16 @@ class Engine:
         """Mode probabilities and word-level metaphor scores for each text, whatever its length."""
         if not texts:
             return []
-        return self._run(self._encode(list(texts)), texts)
+        tokens = self.tokenize(texts)
+        return predictions(tokens, self.infer(tokens))
+
+    def tokenize(self, texts: Sequence[str]) -> Tokens:
+        """The texts' tokens and words, nothing cut: the CPU half of `predict` (`TextTokenizer`)."""
+        return self._tokenize(texts)
+
+    def infer(self, tokens: Tokens) -> Scores:
+        """Run the model over tokenized texts: windows, token-budget batches, forward pass, windows combined."""
+        return self._infer(self._plan(tokens.ids, tokens.offsets))
 
     def predict_stream(
         self, chunks: Iterable[C], texts_of: Callable[[C], Sequence[str]] | None = None, prefetch: int = 2
@@ -248,7 +332,7 @@ class Engine:
         encoded chunks wait in memory.
         """
         get_texts = texts_of if texts_of is not None else (lambda chunk: chunk)  # type: ignore[assignment,return-value]
-        ready: queue.Queue[tuple[C, _Encoded, Sequence[str]] | BaseException | None] = queue.Queue(maxsize=prefetch)
+        ready: queue.Queue[tuple[C, Tokens, _Plan] | BaseException | None] = queue.Queue(maxsize=prefetch)
         stop = threading.Event()
 
         def put(entry: Any) -> bool:
@@ -263,8 +347,8 @@ class Engine:
         def produce() -> None:
             try:
                 for chunk in chunks:
-                    texts = list(get_texts(chunk))
-                    if not put((chunk, self._encode(texts), texts)):
+                    tokens = self.tokenize(get_texts(chunk))
+                    if not put((chunk, tokens, self._plan(tokens.ids, tokens.offsets))):
                         return
                 put(None)
             except BaseException as exc:  # handed to the consumer, which re-raises it
@@ -279,8 +363,8 @@ class Engine:
                     return
                 if isinstance(entry, BaseException):
                     raise entry
-                chunk, encoded, texts = entry
-                yield chunk, self._run(encoded, texts)
+                chunk, tokens, plan = entry
+                yield chunk, predictions(tokens, self._infer(plan))
         finally:
             stop.set()
             worker.join()
@@ -289,47 +373,32 @@ class Engine:
         """Metaphor probability of each given word (pre-split text, as in VUA): its first token's score."""
         if not sentences:
             return []
-        encoded = self._encode([list(s) for s in sentences], pretokenized=True)
-        _, token_probs = self._infer(encoded)
+        words = [list(s) for s in sentences]
+        encodings = self._tokenize.backend.encode_batch(words, is_pretokenized=True, add_special_tokens=False)
+        ids, offsets, word_ids = _flatten(encodings)
+        token_probs = self._infer(self._plan(ids, offsets)).token_probs
+        first_tokens, word_counts = _first_tokens(word_ids, offsets, [len(w) for w in words])
+        bounds = np.concatenate([[0], np.cumsum(word_counts)])
         out = []
-        bounds = np.concatenate([[0], np.cumsum(encoded.word_counts)])
         for i in range(len(sentences)):
-            first = encoded.first_tokens[bounds[i] : bounds[i + 1]]  # type: ignore[index]
+            first = first_tokens[bounds[i] : bounds[i + 1]]
             # A word the tokenizer drops entirely (e.g. a control character) scores 0.
             out.append(np.where(first >= 0, token_probs[np.maximum(first, 0)], 0.0).astype(np.float32))
         return out
 
-    # -- encoding (runs in the producer thread) --------------------------------------------------
+    # -- planning (runs in the producer thread) --------------------------------------------------
 
-    def _encode(self, texts: list[Any], pretokenized: bool = False) -> _Encoded:
-        encodings = self._backend.encode_batch(texts, is_pretokenized=pretokenized, add_special_tokens=False)
-        counts = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))  # no list of ids
-        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        total = int(offsets[-1])
-        flat = np.fromiter(chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=total)
-        word_ids = _word_ids(encodings, total)
-
-        windows = self._windows(counts)
+    def _plan(self, flat: np.ndarray, offsets: np.ndarray) -> _Plan:
+        windows = self._windows(np.diff(offsets))
         win_item, _, win_len, own_start, own_end = windows
-        lengths = win_len + 2
-        batches = [self._pack(group, windows, flat, offsets) for group in self._groups(lengths)]
-        encoded = _Encoded(
-            n_texts=len(texts),
-            offsets=offsets,
+        groups = self._groups(win_len + 2)
+        return _Plan(
+            n_texts=len(offsets) - 1,
+            n_tokens=int(offsets[-1]),
             win_item=win_item,
             win_weight=np.maximum(own_end - own_start, 1),
-            batches=batches,
-            words=None,
-            first_tokens=None,
-            word_counts=None,
+            batches=[self._pack(group, windows, flat, offsets) for group in groups],
         )
-        if pretokenized:
-            encoded.first_tokens, encoded.word_counts = _first_tokens(word_ids, offsets, [len(t) for t in texts])
-        else:
-            spans = np.fromiter(chain.from_iterable(chain.from_iterable(e.offsets for e in encodings)), np.int64)
-            encoded.words = _words(word_ids, spans.reshape(-1, 2), offsets)
-        return encoded
 
     def _windows(self, counts: np.ndarray) -> tuple[np.ndarray, ...]:
         """Per window: text, first token, body length, owned span. Short texts vectorized, long ones by `cut`."""
@@ -411,13 +480,12 @@ class Engine:
     # -- compute (runs in the caller's thread) ---------------------------------------------------
 
     @torch.inference_mode()
-    def _infer(self, encoded: _Encoded) -> tuple[np.ndarray, np.ndarray]:
-        """Per text combined mode probabilities (n_texts, modes); per token metaphor probabilities (flat)."""
+    def _infer(self, plan: _Plan) -> Scores:
         cfg = self.config
-        n_windows = len(encoded.win_item)
+        n_modes = len(cfg.modes)
         window_probs: list[torch.Tensor] = []
         token_vals: list[torch.Tensor] = []
-        for batch in encoded.batches:
+        for batch in plan.batches:
             ids = batch.ids.to(self.device, non_blocking=True)
             mask = batch.mask.to(self.device, non_blocking=True)
             src = batch.src.to(self.device, non_blocking=True)
@@ -425,41 +493,20 @@ class Engine:
             window_probs.append(torch.softmax(mode_logits.float() / cfg.temperature, dim=-1))
             token_vals.append(torch.sigmoid(token_logits.float()).reshape(-1)[src])
         # One device-to-host copy per chunk: batches above were queued without waiting on the device.
-        n_modes = len(cfg.modes)
         probs_sorted = torch.cat(window_probs).cpu().numpy() if window_probs else np.zeros((0, n_modes), np.float32)
         vals = torch.cat(token_vals).cpu().numpy() if token_vals else np.zeros(0, np.float32)
-        window_order = np.concatenate([b.windows for b in encoded.batches]) if encoded.batches else np.zeros(0, int)
-        probs = np.empty((n_windows, n_modes), dtype=np.float64)
+        window_order = np.concatenate([b.windows for b in plan.batches]) if plan.batches else np.zeros(0, int)
+        probs = np.empty((len(plan.win_item), n_modes), dtype=np.float64)
         probs[window_order] = probs_sorted
-        token_probs = np.zeros(int(encoded.offsets[-1]), dtype=np.float32)
-        if encoded.batches:
-            token_probs[np.concatenate([b.dst for b in encoded.batches])] = vals
-        combined = np.zeros((encoded.n_texts, n_modes), dtype=np.float64)
+        token_probs = np.zeros(plan.n_tokens, dtype=np.float32)
+        if plan.batches:
+            token_probs[np.concatenate([b.dst for b in plan.batches])] = vals
+        combined = np.zeros((plan.n_texts, n_modes), dtype=np.float64)
         # Windows are sorted by (text, first token), so this sum runs in the same order in every chunk.
-        np.add.at(combined, encoded.win_item, encoded.win_weight[:, None] * probs)
-        combined /= combined.sum(axis=1, keepdims=True)
-        return combined, token_probs
-
-    def _run(self, encoded: _Encoded, texts: Sequence[str]) -> list[Prediction]:
-        if encoded.n_texts == 0:
-            return []
-        combined, token_probs = self._infer(encoded)
-        n_windows = np.bincount(encoded.win_item, minlength=encoded.n_texts)
-        offsets = encoded.offsets
-        words = encoded.words or []
-        out = []
-        for i in range(encoded.n_texts):
-            w = words[i]
-            out.append(
-                Prediction(
-                    probabilities=combined[i],
-                    words=w,
-                    word_scores=token_probs[offsets[i] + w.first_token],
-                    n_tokens=int(offsets[i + 1] - offsets[i]),
-                    n_windows=int(n_windows[i]),
-                )
-            )
-        return out
+        np.add.at(combined, plan.win_item, plan.win_weight[:, None] * probs)
+        if plan.n_texts:
+            combined /= combined.sum(axis=1, keepdims=True)
+        return Scores(combined, token_probs, np.bincount(plan.win_item, minlength=plan.n_texts))
 
 
 def _plain_backend(tokenizer: Any) -> Any:
@@ -473,17 +520,27 @@ def _plain_backend(tokenizer: Any) -> Any:
     return backend
 
 
-def _word_ids(encodings: Sequence[Any], total: int) -> np.ndarray:
-    """Flat word index of every token; -1 where a token belongs to no word (special tokens)."""
+def _flatten(encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat token ids, per-text offsets and flat word ids (-1 for tokens of no word) of a batch of encodings."""
+    counts = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))  # no list of ids
+    offsets = np.zeros(len(encodings) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    total = int(offsets[-1])
+    ids = np.fromiter(chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=total)
     try:
-        return np.fromiter(chain.from_iterable(e.word_ids for e in encodings), dtype=np.int64, count=total)
-    except TypeError:  # a None among them
+        word_ids = np.fromiter(chain.from_iterable(e.word_ids for e in encodings), dtype=np.int64, count=total)
+    except TypeError:  # a None among them (special tokens)
         flat = chain.from_iterable(e.word_ids for e in encodings)
-        return np.fromiter((-1 if w is None else w for w in flat), dtype=np.int64, count=total)
+        word_ids = np.fromiter((-1 if w is None else w for w in flat), dtype=np.int64, count=total)
+    return ids, offsets, word_ids
 
 
-def _words(word_ids: np.ndarray, spans: np.ndarray, offsets: np.ndarray) -> list[Words]:
-    """Group each text's sub-word tokens into words: character span and first token (as `windows.words_of`)."""
+def _words(word_ids: np.ndarray, spans: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Group each text's sub-word tokens into words (as `windows.words_of`).
+
+    Returns, per word, its character start and end and its first token (an index into its text's tokens),
+    and the (n_texts + 1,) offsets of each text's words.
+    """
     n_texts = len(offsets) - 1
     valid = np.flatnonzero(word_ids >= 0)
     text_of = np.searchsorted(offsets, valid, side="right") - 1
@@ -495,11 +552,8 @@ def _words(word_ids: np.ndarray, spans: np.ndarray, offsets: np.ndarray) -> list
     ends = np.maximum.reduceat(spans[valid, 1], starts_at) if len(starts_at) else np.zeros(0, np.int64)
     text_of_word = text_of[starts_at]
     first_token = valid[starts_at] - offsets[text_of_word]
-    cuts = np.searchsorted(text_of_word, np.arange(1, n_texts))
-    return [
-        Words(s, e, f)
-        for s, e, f in zip(np.split(starts, cuts), np.split(ends, cuts), np.split(first_token, cuts), strict=True)
-    ]
+    word_offsets = np.searchsorted(text_of_word, np.arange(n_texts + 1))
+    return starts, ends, first_token, word_offsets
 
 
 def _first_tokens(word_ids: np.ndarray, offsets: np.ndarray, n_words: list[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -138,44 +138,56 @@ def ingest(
     Exact duplicates (same `meta["dedup_key"]`, e.g. one e-mail stored in two mailboxes) are
     dropped and counted in `summary.duplicates`.
     """
-    import pipeline.ingest.formats  # noqa: F401  (registers the readers)
-
     options = options or IngestOptions()
     summary = summary if summary is not None else IngestSummary()
     seen: set[str] = set()
     started = time.perf_counter()
     for found in find_files(inputs):
-        summary.files += 1
         if isinstance(found, InputError):
+            summary.files += 1
             summary.errors_by_reason[found.reason] += 1
             yield found
             continue
         if on_file is not None:
             on_file(found.path)
-        result = read_file(found, options)
-        if result is None:
-            summary.companions += 1
-            continue
-        if isinstance(result, InputError):
-            level = logging.DEBUG if result.reason == "unsupported" else logging.WARNING
-            log.log(level, "%s: %s (%s)", result.path, result.error, result.reason)
-            summary.errors_by_reason[result.reason] += 1
-            yield result
-            continue
-        summary.files_read += 1
-        for record in result:
-            if isinstance(record, InputError):
-                summary.errors_by_reason[record.reason] += 1
-                yield record
-                continue
-            key = record.meta.get("dedup_key")
-            if key is not None:
-                if key in seen:
-                    summary.duplicates += 1
-                    continue
-                seen.add(key)
-            record.team = assign_team(record, teams, found.top_folder)
-            summary.items += 1
-            summary.items_by_source[record.source] += 1
+        for record in ingest_file(found, options, teams, summary):
+            if isinstance(record, Item):
+                key = record.meta.get("dedup_key")
+                if key is not None:
+                    if key in seen:
+                        summary.duplicates += 1
+                        continue
+                    seen.add(key)
+                summary.items += 1
+                summary.items_by_source[record.source] += 1
             yield record
     summary.seconds += time.perf_counter() - started
+
+
+def ingest_file(
+    found: Found, options: IngestOptions, teams: TeamRules | None, summary: IngestSummary
+) -> Iterator[Item | InputError]:
+    """One file's items (teams assigned) and errors, the file counted in `summary`.
+
+    Duplicates across files are left to the caller (`ingest`, or the Ray pipeline's gate), as are the item counts.
+    """
+    import pipeline.ingest.formats  # noqa: F401  (registers the readers)
+
+    summary.files += 1
+    result = read_file(found, options)
+    if result is None:
+        summary.companions += 1
+        return
+    if isinstance(result, InputError):
+        level = logging.DEBUG if result.reason == "unsupported" else logging.WARNING
+        log.log(level, "%s: %s (%s)", result.path, result.error, result.reason)
+        summary.errors_by_reason[result.reason] += 1
+        yield result
+        return
+    summary.files_read += 1
+    for record in result:
+        if isinstance(record, InputError):
+            summary.errors_by_reason[record.reason] += 1
+        else:
+            record.team = assign_team(record, teams, found.top_folder)
+        yield record
