@@ -7,7 +7,8 @@ given its own id), measures the engine's own items/s and the classify step's (en
 on a sample of the same items in this process, then runs `run_batch` over the whole archive in a child
 process and prints its throughput, its ratio to the engine's, the time each stage was busy, and the child's
 peak RSS. `--ceiling` also runs the archive with random logits in place of the model's forward pass: the
-most `seci batch` can do on this host's CPUs, whatever the device (with the chosen `--metaphor`).
+most `seci batch` can do on this host's CPUs, whatever the device (with the chosen `--metaphor`), and times
+each CPU stage alone, of a local run and of `--engine ray`; `--stages` does only the latter.
 """
 
 from __future__ import annotations
@@ -267,6 +268,22 @@ def ray_stage_rates(scorer: Scorer, model_dir: Path, archive_file: Path, chunk_s
     return rates
 
 
+def emit_stage_rates(scorer: Scorer, model_dir: Path, archive: Path, chunk_size: int) -> None:
+    """Print each CPU stage's items/s, of a local run and of `--engine ray`, over the archive's first file."""
+    first = sorted(archive.glob("*.jsonl"))[0]
+    rates = stage_rates(scorer, first, chunk_size)
+    emit("CPU stages alone, items/s: " + ", ".join(f"{k} {v:,.0f}" for k, v in rates.items()))
+    ray_rates = ray_stage_rates(scorer, model_dir, first, chunk_size)
+    emit("--engine ray stages alone, items/s: " + ", ".join(f"{k} {v:,.0f}" for k, v in ray_rates.items()))
+    per_item = sum(1 / ray_rates[k] for k in ("read task", "tokenize task", "rows task"))
+    emit(
+        f"--engine ray on one GPU and C cores, from these rates: the CPU tasks need {per_item * 1e6:.0f} core-us"
+        f" per item, so at most (C - 1) x {1 / per_item:,.0f} items/s; the model actor's own CPU work caps one"
+        f" GPU at {ray_rates['model actor without the model']:,.0f} items/s, the gate the whole run at"
+        f" {ray_rates['gate']:,.0f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200_000, help="items in the synthetic archive")
@@ -283,6 +300,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="where to put the archive (default: a temp dir)")
     parser.add_argument(
         "--ceiling", action="store_true", help="also run the archive without the model (random logits), in-process"
+    )
+    parser.add_argument(
+        "--stages", action="store_true", help="only time each CPU stage alone (local and --engine ray), then stop"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -306,6 +326,12 @@ def main() -> None:
     engine = scorer.engine
     compiled = ", torch.compile" if engine.compiled else ""
     emit(f"model {scorer.model_name}{' (random heads)' * random_heads}, {engine.device} {engine.precision}{compiled}")
+
+    if args.stages:
+        emit_stage_rates(scorer, model_dir, archive, args.chunk_size)
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+        return
 
     rng = random.Random(1)
     sample = [rng.choice(pool) for _ in range(min(args.sample, args.n))]
@@ -351,17 +377,7 @@ def main() -> None:
         log.info("run_batch without the model (random logits), in this process")
         ceiling = pipeline_ceiling(scorer, archive, work / "ceiling", args.chunk_size)
         emit(f"without the model (random logits in place of the forward pass): {ceiling:,.0f} items/s")
-        rates = stage_rates(scorer, sorted(archive.glob("*.jsonl"))[0], args.chunk_size)
-        emit("CPU stages alone, items/s: " + ", ".join(f"{k} {v:,.0f}" for k, v in rates.items()))
-        ray_rates = ray_stage_rates(scorer, model_dir, sorted(archive.glob("*.jsonl"))[0], args.chunk_size)
-        emit("--engine ray stages alone, items/s: " + ", ".join(f"{k} {v:,.0f}" for k, v in ray_rates.items()))
-        per_item = sum(1 / ray_rates[k] for k in ("read task", "tokenize task", "rows task"))
-        emit(
-            f"--engine ray on one GPU and C cores, from these rates: the CPU tasks need {per_item * 1e6:.0f} core-us"
-            f" per item, so at most (C - 1) x {1 / per_item:,.0f} items/s; the model actor's own CPU work caps one"
-            f" GPU at {ray_rates['model actor without the model']:,.0f} items/s, the gate the whole run at"
-            f" {ray_rates['gate']:,.0f}"
-        )
+        emit_stage_rates(scorer, model_dir, archive, args.chunk_size)
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
 

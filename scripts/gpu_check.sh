@@ -78,6 +78,10 @@ EOF
   set -o pipefail
   "$py" scripts/bench_inference.py --device "$device" --n "$n_infer" --resample --no-naive --no-int8 \
     --model /tmp/seci-fast 2>&1 | tee "$out/bench_inference.txt"
+  # Each CPU stage alone on one of this host's cores, local and --engine ray (Ray itself is not needed):
+  # what the host's cores can feed the GPU.
+  "$py" scripts/bench_batch.py --n 20000 --device cpu --metaphor tokens --stages --model /tmp/seci-fast 2>&1 \
+    | tee "$out/stages.txt"
   # Chunks of 4096 items: at ~20,000 items/s the default 1024 would write (and fsync) 20 part files a second.
   local batch=(scripts/bench_batch.py --n "$n_batch" --sample "$n_infer" --chunk-size 4096 --device "$device" --metaphor tokens
     --model /tmp/seci-fast)
