@@ -224,10 +224,23 @@ def stage_rates(scorer: Scorer, archive_file: Path, chunk_size: int) -> dict[str
     return rates
 
 
-def ray_stage_rates(scorer: Scorer, model_dir: Path, archive_file: Path, chunk_size: int) -> dict[str, float]:
-    """items/s of each stage of `--engine ray`, run alone in this process over one archive file (no Ray needed):
-    the read task, the gate, and per batch the tokenize task, the model actor's own CPU work (Arrow in, windows
-    and batches, outputs, Arrow out; random logits in place of the forward pass) and the rows task."""
+@contextlib.contextmanager
+def clock(spent: dict[str, tuple[float, float]], name: str) -> Iterator[None]:
+    """Adds the wall and CPU seconds (all of this process's threads: the Rust tokenizer runs on every core) of
+    the block to `spent[name]`."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    before = spent.get(name, (0.0, 0.0))
+    spent[name] = (before[0] + time.perf_counter() - wall, before[1] + time.process_time() - cpu)
+
+
+def ray_stage_rates(
+    scorer: Scorer, model_dir: Path, archive_file: Path, chunk_size: int
+) -> tuple[int, dict[str, tuple[float, float]]]:
+    """Wall and CPU seconds of each stage of `--engine ray`, run alone in this process over one archive file (no
+    Ray needed): the read task, the gate, and per batch the tokenize task, the model replica's own CPU work (Arrow
+    in, windows and batches, outputs, Arrow out; random logits in place of the forward pass) and the rows task.
+    Returns the number of items and the seconds per stage."""
     import numpy as np
     import pyarrow as pa
 
@@ -235,37 +248,30 @@ def ray_stage_rates(scorer: Scorer, model_dir: Path, archive_file: Path, chunk_s
     from pipeline.ingest import IngestOptions
 
     work = Path(tempfile.mkdtemp(prefix="seci-bench-ray-"))
-    rates: dict[str, float] = {}
+    spent: dict[str, tuple[float, float]] = {}
     model, metaphor = str(model_dir), "rules" if scorer.detector is not None else "tokens"
     try:
         files = pa.table({"path": [str(archive_file)], "key": [archive_file.name], "top": [None]})
-        t0 = time.perf_counter()
-        items = ray_engine.read_files(files, IngestOptions(), None, str(work))
-        n = len(items)
-        rates["read task"] = n / (time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        staged = ray_engine.Gate(np.zeros(0, np.uint64), str(work))(items)
-        rates["gate"] = n / (time.perf_counter() - t0)
+        with clock(spent, "read task"):
+            items = ray_engine.read_files(files, IngestOptions(), None, str(work))
+        with clock(spent, "gate"):
+            staged = ray_engine.Gate(np.zeros(0, np.uint64), str(work))(items)
         batches = [staged.slice(i, chunk_size) for i in range(0, len(staged), chunk_size)]
         ray_engine.tokenize(batches[0].slice(0, 2), model)  # the worker's first call loads the tokenizer
-        t0 = time.perf_counter()
-        batches = [ray_engine.tokenize(b, model) for b in batches]
-        rates["tokenize task"] = n / (time.perf_counter() - t0)
+        with clock(spent, "tokenize task"):
+            batches = [ray_engine.tokenize(b, model) for b in batches]
         engine = scorer.engine
-        with without_model(scorer):
-            t0 = time.perf_counter()
+        with without_model(scorer), clock(spent, "model replica without the model"):
             for k, b in enumerate(batches):  # ModelStage.__call__, with this process's engine
                 tokens = ray_engine.tokens_from_arrow(b)
                 batches[k] = ray_engine.scores_to_arrow(b, engine.infer(tokens), tokens.offsets)
-            rates["model actor without the model"] = n / (time.perf_counter() - t0)
         ray_engine.build_rows(batches[0].slice(0, 2), model, metaphor, scorer.include_text, str(work))
-        t0 = time.perf_counter()
-        for b in batches:
-            ray_engine.build_rows(b, model, metaphor, scorer.include_text, str(work))
-        rates["rows task"] = n / (time.perf_counter() - t0)
+        with clock(spent, "rows task"):
+            for b in batches:
+                ray_engine.build_rows(b, model, metaphor, scorer.include_text, str(work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return rates
+    return len(items), spent
 
 
 def emit_stage_rates(scorer: Scorer, model_dir: Path, archive: Path, chunk_size: int) -> None:
@@ -273,14 +279,16 @@ def emit_stage_rates(scorer: Scorer, model_dir: Path, archive: Path, chunk_size:
     first = sorted(archive.glob("*.jsonl"))[0]
     rates = stage_rates(scorer, first, chunk_size)
     emit("CPU stages alone, items/s: " + ", ".join(f"{k} {v:,.0f}" for k, v in rates.items()))
-    ray_rates = ray_stage_rates(scorer, model_dir, first, chunk_size)
-    emit("--engine ray stages alone, items/s: " + ", ".join(f"{k} {v:,.0f}" for k, v in ray_rates.items()))
-    per_item = sum(1 / ray_rates[k] for k in ("read task", "tokenize task", "rows task"))
+    n, spent = ray_stage_rates(scorer, model_dir, first, chunk_size)
+    emit(f"--engine ray stages alone over {n:,} items (items/s; CPU us per item, all threads):")
+    for name, (wall, cpu) in spent.items():
+        emit(f"  {name}: {n / wall:,.0f} items/s; {1e6 * cpu / n:,.0f} us")
+    tasks = sum(spent[k][1] for k in ("read task", "tokenize task", "rows task")) / n
     emit(
-        f"--engine ray on one GPU and C cores, from these rates: the CPU tasks need {per_item * 1e6:.0f} core-us"
-        f" per item, so at most (C - 1) x {1 / per_item:,.0f} items/s; the model actor's own CPU work caps one"
-        f" GPU at {ray_rates['model actor without the model']:,.0f} items/s, the gate the whole run at"
-        f" {ray_rates['gate']:,.0f}"
+        f"--engine ray on one GPU and C cores, from these CPU times: the tasks need {tasks * 1e6:,.0f} core-us per"
+        f" item, so they feed at most (C - 1) x {1 / tasks:,.0f} items/s; the model replica's own CPU work caps"
+        f" one GPU at {n / spent['model replica without the model'][1]:,.0f} items/s, the gate the whole"
+        f" run at {n / spent['gate'][1]:,.0f}"
     )
 
 
