@@ -318,3 +318,55 @@ def test_ray_replicas_leave_a_cpu_for_the_cpu_stages() -> None:
         replicas({"CPU": 1.0}, "auto", None)
     with pytest.raises(ValueError, match="no CPU"):
         replicas({"CPU": 4.0}, "cpu", 4)
+
+
+def test_the_ray_gate_drops_what_a_local_run_drops(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from pipeline.classify.ray_engine import Gate
+
+    def item(item_id: str, text: str, dedup: str | None = None) -> dict:
+        return {"id": item_id, "text": text, "dedup": dedup, "source": "email"}
+
+    rows = [
+        item("a", "one", "<m1@x>"),
+        item("b", "two", "<m1@x>"),  # the same message stored twice: dropped by its dedup key
+        item("c", "three"),  # scored by an earlier run with this model: skipped
+        item("d", "four"),
+        item("d", "four"),  # the same (id, text) twice: a duplicate
+        item("e", "five"),
+    ]
+    table = pa.table({
+        "item": [json.dumps(r) for r in rows],
+        "key": pa.array([item_key(r["id"], r["text"]) for r in rows], pa.uint64()),
+        "dedup": [r["dedup"] for r in rows],
+        "source": [r["source"] for r in rows],
+    })  # fmt: skip
+    gate = Gate(np.array([item_key("c", "three")], dtype=np.uint64), str(tmp_path))
+    first, second = gate(table.slice(0, 4)), gate(table.slice(4))  # its memory spans batches
+    kept = [json.loads(raw)["id"] for raw in [*first.column("item").to_pylist(), *second.column("item").to_pylist()]]
+    assert kept == ["a", "d", "e"] and first.column_names == ["item"]
+    records = [json.loads(line) for line in next(tmp_path.glob("gate-*.jsonl")).read_text().splitlines()]
+    total = {k: sum(r[k] for r in records) for k in ("dedup_duplicates", "skipped_by_resume", "duplicates")}
+    assert total == {"dedup_duplicates": 1, "skipped_by_resume": 1, "duplicates": 1}
+    assert [i for r in records for i in r["rescored"]] == ["a", "d", "e"]  # a resumed run: their old rows go
+
+
+def test_a_ray_read_task_accounts_for_every_file(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from pipeline.classify.ray_engine import read_files
+    from pipeline.ingest import IngestOptions
+
+    broken = tmp_path / "broken.docx"
+    broken.write_bytes(b"PK\x03\x04 not a zip")
+    mbox = FIXTURES / "email" / "three.mbox"
+    files = pa.table({"path": [str(mbox), str(broken)], "key": ["three.mbox", "broken.docx"], "top": ["ops", None]})
+    out = read_files(files, IngestOptions(), None, str(tmp_path))
+    want = [r for r in ingest([mbox]) if isinstance(r, Item)]
+    assert [json.loads(raw)["id"] for raw in out.column("item").to_pylist()] == [i.id for i in want]
+    assert out.column("key").to_pylist() == [item_key(i.id, i.content_hash) for i in want]
+    [counts] = [json.loads(line) for line in next(tmp_path.glob("ingest-*.jsonl")).read_text().splitlines()]
+    assert (counts["files"], counts["files_read"], sum(counts["errors_by_reason"].values())) == (2, 1, 1)
+    [error] = [json.loads(line) for line in next(tmp_path.glob("errors-*.jsonl")).read_text().splitlines()]
+    assert error["path"] == str(broken)
