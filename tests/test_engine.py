@@ -178,3 +178,18 @@ def test_bad_settings_are_refused(model_dir: Path, engine: Engine) -> None:
         Engine.from_dir(model_dir.parent / "absent")
     assert pick_device("cpu").type == "cpu"
     assert pick_dtype(torch.device("cpu")) in (torch.float32, torch.bfloat16)
+
+
+def test_infer_gives_the_same_from_two_threads_at_once(engine: Engine, texts: list[str]) -> None:
+    # A Ray model replica runs two calls at once, so that one packs its batch while the other's forward runs.
+    from concurrent.futures import ThreadPoolExecutor
+
+    halves = [engine.tokenize(texts[::2]), engine.tokenize(texts[1::2])]
+    alone = [engine.infer(t) for t in halves]
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(3):
+            together = list(pool.map(engine.infer, halves))
+            for a, b in zip(alone, together, strict=True):
+                # Not bit for bit: a matmul may split its work differently while another one runs.
+                np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
+                np.testing.assert_allclose(a.token_probs, b.token_probs, atol=1e-6)

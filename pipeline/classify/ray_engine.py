@@ -142,7 +142,10 @@ def tokenize(batch: pa.Table, model_dir: str) -> pa.Table:
 
 
 class ModelStage:
-    """Stage 4 (one actor per model replica, a GPU each on GPU clusters): token ids -> model outputs."""
+    """Stage 4 (one actor per model replica, a GPU each on GPU clusters): token ids -> model outputs.
+
+    Called from two threads at once (see `run_ray`): `Engine.infer` keeps no state between calls.
+    """
 
     def __init__(self, model_dir: str, device: str, dtype: str, compile: bool = False) -> None:
         from pipeline.classify.engine import Engine
@@ -368,7 +371,14 @@ def run_ray(
                 },
                 batch_size=chunk_size,
                 batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(size=size),
+                # Two calls at once per replica: one packs its batch and copies it in while the other's forward pass
+                # runs (torch releases the GIL), so the device does not wait on the host between batches. Not with
+                # torch.compile, whose compiled graphs are not meant to be entered from two threads.
+                compute=ray.data.ActorPoolStrategy(
+                    size=size,
+                    max_concurrent_calls_per_actor=1 if compile else 2,
+                    enable_true_multi_threading=not compile,
+                ),
                 num_cpus=1,
                 num_gpus=1 if on_gpu else 0,
             )
