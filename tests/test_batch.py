@@ -314,6 +314,8 @@ def test_ray_replicas_leave_a_cpu_for_the_cpu_stages() -> None:
     assert replicas({"CPU": 16.0, "GPU": 2.0}, "auto", None) == (2, True)
     assert replicas({"CPU": 16.0, "GPU": 2.0}, "cpu", None) == (15, False)
     assert replicas({"CPU": 8.0}, "auto", 3) == (3, False)
+    with pytest.raises(ValueError, match="has 2 GPUs"):
+        replicas({"CPU": 16.0, "GPU": 2.0}, "auto", 3)
     with pytest.raises(ValueError, match="at least 2"):
         replicas({"CPU": 1.0}, "auto", None)
     with pytest.raises(ValueError, match="no CPU"):

@@ -277,6 +277,8 @@ def replicas(resources: dict[str, float], device: str, actors: int | None) -> tu
     gpus = int(resources.get("GPU", 0)) if device != "cpu" else 0
     cpus = int(resources.get("CPU", 0))
     if gpus:
+        if actors is not None and actors > gpus:
+            raise ValueError(f"{actors} GPU model replicas asked for, but the cluster has {gpus} GPUs")
         return actors or gpus, True
     if cpus < 2:
         raise ValueError(f"--engine ray on CPUs needs at least 2 (Ray sees {cpus}); use --engine local")
