@@ -217,7 +217,9 @@ class TextTokenizer:
 
 
 class Engine:
-    """Batched inference over a `SeciModel`; `predict`, `predict_stream` and `predict_words` are the entry points."""
+    """Batched inference over a `SeciModel`: `predict`, `predict_stream`, `predict_words`; `tokenize` then `infer`
+    split `predict` in two (its CPU half needs no model: the Ray pipeline runs the halves in different processes).
+    """
 
     def __init__(
         self,
