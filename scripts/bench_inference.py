@@ -190,8 +190,8 @@ def engine_run(name: str, engine: Engine, texts: list[str], chunk: int = 1024) -
     tokens = computed = 0
     shapes = []
     for c in chunks:  # padding is a property of the packing, measured outside the timed loop
-        tokens = engine.tokenize(c)
-        for b in engine._plan(tokens.ids, tokens.offsets).batches:
+        encoded = engine.tokenize(c)
+        for b in engine._plan(encoded.ids, encoded.offsets).batches:
             tokens += int(b.mask.sum())
             computed += b.mask.numel()
             shapes.append(tuple(b.mask.shape))
