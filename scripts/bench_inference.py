@@ -4,7 +4,8 @@
 
 Prints, for (a) the naive baseline (fixed batches of 32 in input order, each padded to its longest text,
 truncated at 256 tokens, fp32: what `transformers.pipeline` does) and (b) the engine (auto dtype: bf16 on
-CPUs that have it), plus the engine in fp32 and int8: items/s, tokens/s, padding efficiency, peak RSS,
+CPUs that have it), plus the engine in fp32 and int8 and, on CPU, with PyTorch's plain layers instead of the
+fused oneDNN ones (`fuse.py`): items/s, tokens/s, padding efficiency, peak RSS,
 label agreement with the fp32 engine, and the fraction of this machine's matmul peak (measured in the same
 run) that each reaches. Items come round-robin from `data/samples/` and `../shared/data` (meeting segments, e-mails and
 document sections); by default only items that fit one window
@@ -253,6 +254,10 @@ def main() -> None:
     if auto.precision != "float32":
         log.info("engine, %s", auto.precision)
         runs.append((engine_run(f"engine {auto.precision}", auto, texts), auto.dtype))
+    if auto.fused:
+        log.info("engine, %s, plain PyTorch layers", auto.precision)
+        plain = Engine.from_dir(model_dir, device=args.device, dtype="auto", fuse_cpu=False)
+        runs.append((engine_run(f"unfused {auto.precision}", plain, texts), auto.dtype))
     compile_seconds = None
     if not args.no_compile:
         log.info("engine, %s, torch.compile", auto.precision)
@@ -288,6 +293,9 @@ def main() -> None:
             fast = by_name[f"compiled {auto.precision}"]
             ratio = fast.items_per_second / by_name["naive fp32 b=32"].items_per_second
             emit(f"engine ({fast.name}) / naive: {ratio:.2f}x items/s, after {compile_seconds:.0f} s compiling")
+    if f"unfused {auto.precision}" in by_name:
+        ratio = best.items_per_second / by_name[f"unfused {auto.precision}"].items_per_second
+        emit(f"fused oneDNN layers / plain PyTorch layers ({auto.precision}): {ratio:.2f}x items/s")
     emit(
         f"matmul params {params / 1e6:.1f}M, {layers} attention blocks; FLOPs counted over computed tokens "
         "(padding included) as 2 x params per token + 4 L^2 d per attention block and row"

@@ -1,4 +1,4 @@
-"""The inference engine: windows, batching invariance, streaming, the int8 and bf16 paths."""
+"""The inference engine: windows, batching invariance, streaming, the fused CPU layers, the int8 and bf16 paths."""
 
 from __future__ import annotations
 
@@ -153,6 +153,23 @@ def test_bf16_path_stays_close(model_dir: Path, engine: Engine, texts: list[str]
     got = np.stack([p.probabilities for p in bf16.predict(texts[:8])])
     want = np.stack([p.probabilities for p in engine.predict(texts[:8])])
     assert np.abs(got - want).max() < 0.02
+
+
+def test_fused_cpu_layers_give_what_the_plain_layers_give(model_dir: Path, engine: Engine, texts: list[str]) -> None:
+    from pipeline.classify.fuse import OneDNNLinear
+
+    assert engine.fused  # the default on CPU
+    layers = list(engine._forward.encoder.encoder.layer)
+    assert all(isinstance(layer.intermediate.dense, OneDNNLinear) for layer in layers)
+    assert not any(isinstance(m, torch.nn.Linear) for layer in layers for m in layer.modules())
+    assert isinstance(engine.model.encoder.encoder.layer[0].intermediate.dense, torch.nn.Linear)  # left as it was
+    for dtype, atol in (("float32", 1e-5), ("bfloat16", 0.02)):
+        fused = engine if dtype == "float32" else Engine.from_dir(model_dir, device="cpu", dtype=dtype)
+        plain = Engine.from_dir(model_dir, device="cpu", dtype=dtype, fuse_cpu=False)
+        assert not plain.fused and plain._forward is plain.model
+        for g, w in zip(fused.predict(texts), plain.predict(texts), strict=True):
+            np.testing.assert_allclose(g.probabilities, w.probabilities, atol=atol)
+            np.testing.assert_allclose(g.word_scores, w.word_scores, atol=atol * 5)
 
 
 @pytest.mark.slow

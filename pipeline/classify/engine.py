@@ -10,8 +10,9 @@ Why it is fast:
 - `predict_stream` tokenizes and packs the next chunk in a producer thread while the model runs the current
   one (the tokenizer and torch both release the GIL while they work);
 - `torch.inference_mode`, SDPA attention, bf16 on CUDA and on CPUs with native bf16, an optional int8 path
-  on CPU; on CUDA, pinned host buffers, non-blocking copies, outputs copied back once per chunk and a token
-  budget sized from free GPU memory.
+  on CPU; on CPU, the transformer layers' Linear layers as oneDNN calls with the bias and GELU fused in
+  (fuse.py); on CUDA, pinned host buffers, non-blocking copies, outputs copied back once per chunk and a
+  token budget sized from free GPU memory.
 
 Results do not depend on how texts are batched or ordered (within the dtype's tolerance): each window is
 computed on its own (padding is masked), and a text's windows are combined in a fixed order.
@@ -33,6 +34,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from pipeline.classify import fuse
 from pipeline.classify.model import SeciModel, load_config, load_tokenizer
 from pipeline.classify.windows import Window, Words, cut
 
@@ -229,6 +231,7 @@ class Engine:
         dtype: torch.dtype | str = torch.float32,
         max_tokens: int | None = None,
         compile: bool = False,
+        fuse_cpu: bool = True,
     ) -> None:
         self.device = device
         self.config = model.config
@@ -256,7 +259,14 @@ class Engine:
             model = model.to(self.dtype)
         self.model = model
         self.compiled = compile
+        if max_tokens is None:
+            max_tokens = gpu_token_budget(model, device, self.dtype) if device.type == "cuda" else DEFAULT_CPU_TOKENS
+        if max_tokens < self.config.max_length:
+            raise ValueError(f"max_tokens {max_tokens} is below one window ({self.config.max_length} tokens)")
+        self.max_tokens = max_tokens
         self._forward: Callable[..., tuple[torch.Tensor, torch.Tensor]] = model
+        # Whether the forward pass runs the transformer layers' Linear layers as fused oneDNN calls (fuse.py).
+        self.fused = False
         if compile:
             if self.precision == "int8":
                 raise ValueError("compile works with float32, bfloat16 and float16, not int8")
@@ -264,11 +274,9 @@ class Engine:
             # weights in and prepacks them for oneDNN; one graph with dynamic shapes serves every batch. It costs
             # ~20 s once on a 2-core CPU, so it pays on archives, not on one document (scripts/bench_inference.py).
             self._forward = torch.compile(model, dynamic=True, options={"freezing": True})
-        if max_tokens is None:
-            max_tokens = gpu_token_budget(model, device, self.dtype) if device.type == "cuda" else DEFAULT_CPU_TOKENS
-        if max_tokens < self.config.max_length:
-            raise ValueError(f"max_tokens {max_tokens} is below one window ({self.config.max_length} tokens)")
-        self.max_tokens = max_tokens
+        elif fuse_cpu and device.type == "cpu" and self.precision in ("float32", "bfloat16") and fuse.available():
+            self._forward = fuse.fuse_linears(model, rows_hint=max_tokens)
+            self.fused = True
         # On CPU, measured here (2 cores, AMX, version 1): fewer, bigger batches beat less padding (budget-only
         # packing, 88% real tokens: 51 items/s; cutting batches at 90% fill, 93% real tokens: 39 items/s), so
         # only the budget cuts. On a GPU padding is pure waste once a batch fills the device (about 8k tokens).
@@ -287,15 +295,17 @@ class Engine:
         dtype: str = "auto",
         max_tokens: int | None = None,
         compile: bool = False,
+        fuse_cpu: bool = True,
     ) -> Engine:
-        """Load a saved model; `dtype` is auto, float32, bfloat16, float16 or int8 (CPU only)."""
+        """Load a saved model; `dtype` is auto, float32, bfloat16, float16 or int8 (CPU only). `fuse_cpu=False`
+        keeps the plain PyTorch layers on CPU (fuse.py), for comparison."""
         directory = Path(directory)
         if not (directory / "config.json").is_file():
             raise FileNotFoundError(f"{directory}: no model here (config.json missing)")
         dev = pick_device(device)
         model = SeciModel.load(directory, dev)
         chosen: torch.dtype | str = pick_dtype(dev) if dtype == "auto" else dtype
-        return cls(model, load_tokenizer(model.config), dev, chosen, max_tokens, compile)
+        return cls(model, load_tokenizer(model.config), dev, chosen, max_tokens, compile, fuse_cpu)
 
     @property
     def name(self) -> str:
