@@ -272,7 +272,8 @@ class Engine:
                 raise ValueError("compile works with float32, bfloat16 and float16, not int8")
             # Inductor fuses the bias, GELU and LayerNorm work around each matmul and, with freezing, folds the
             # weights in and prepacks them for oneDNN; one graph with dynamic shapes serves every batch. It costs
-            # ~20 s once on a 2-core CPU, so it pays on archives, not on one document (scripts/bench_inference.py).
+            # ~20 s once. On this project's 2-core CPU the eager fused layers below ran faster (58.0 against 50.1
+            # items/s, scripts/bench_inference.py), so on CPU it is only worth trying where that does not hold.
             self._forward = torch.compile(model, dynamic=True, options={"freezing": True})
         elif fuse_cpu and device.type == "cpu" and self.precision in ("float32", "bfloat16") and fuse.available():
             self._forward = fuse.fuse_linears(model, rows_hint=max_tokens)
