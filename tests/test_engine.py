@@ -141,7 +141,7 @@ def test_predict_words_scores_each_given_word(engine: Engine) -> None:
 
 def test_int8_path_runs_and_stays_close(model_dir: Path, engine: Engine, texts: list[str]) -> None:
     int8 = Engine.from_dir(model_dir, device="cpu", dtype="int8")
-    assert int8.precision == "int8"
+    assert int8.precision == "int8" and not int8.fused
     got = np.stack([p.probabilities for p in int8.predict(texts[:8])])
     want = np.stack([p.probabilities for p in engine.predict(texts[:8])])
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-6)
@@ -156,8 +156,9 @@ def test_bf16_path_stays_close(model_dir: Path, engine: Engine, texts: list[str]
 
 
 def test_fused_cpu_layers_give_what_the_plain_layers_give(model_dir: Path, engine: Engine, texts: list[str]) -> None:
-    from pipeline.classify.fuse import OneDNNLinear
+    from pipeline.classify.fuse import OneDNNLinear, available
 
+    assert available(torch.float32) and not available(torch.float16)
     assert engine.fused  # the default on CPU
     layers = list(engine._forward.encoder.encoder.layer)
     assert all(isinstance(layer.intermediate.dense, OneDNNLinear) for layer in layers)

@@ -275,7 +275,7 @@ class Engine:
             # ~20 s once. On this project's 2-core CPU the eager fused layers below ran faster (58.0 against 50.1
             # items/s, scripts/bench_inference.py), so on CPU it is only worth trying where that does not hold.
             self._forward = torch.compile(model, dynamic=True, options={"freezing": True})
-        elif fuse_cpu and device.type == "cpu" and self.precision in ("float32", "bfloat16") and fuse.available():
+        elif fuse_cpu and device.type == "cpu" and self.precision != "int8" and fuse.available(self.dtype):
             self._forward = fuse.fuse_linears(model, rows_hint=max_tokens)
             self.fused = True
         # On CPU, measured here (2 cores, AMX, version 1): fewer, bigger batches beat less padding (budget-only

@@ -18,12 +18,17 @@ import torch
 from torch import nn
 
 
-def available() -> bool:
-    """Whether this torch build has the oneDNN linear operators (every CPU wheel does)."""
+def available(dtype: torch.dtype) -> bool:
+    """Whether this torch build has the oneDNN linear operators (every CPU wheel does) and this CPU runs them
+    in `dtype`: fp32 always, bf16 only with oneDNN's bf16 support (the check inductor makes before it emits them)."""
     ops = torch.ops.mkldnn
-    return torch.backends.mkldnn.is_available() and all(
-        hasattr(ops, name) for name in ("_linear_pointwise", "_reorder_linear_weight")
-    )
+    if not torch.backends.mkldnn.is_available() or not all(
+        hasattr(ops, name) for name in ("_linear_pointwise", "_reorder_linear_weight", "_is_mkldnn_bf16_supported")
+    ):
+        return False
+    if dtype == torch.float32:
+        return True
+    return dtype == torch.bfloat16 and bool(ops._is_mkldnn_bf16_supported())
 
 
 class OneDNNLinear(nn.Module):
