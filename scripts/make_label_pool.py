@@ -223,6 +223,91 @@ def extend_metaphor(args: argparse.Namespace) -> None:
     print("metaphor extension:", len(new_rows), "of", len(candidates), "matching dev items")
 
 
+NEW_SOURCES_PLAN = {  # (converted JSONL or folder, random, socialization keyword, internalization keyword)
+    "clinton": (400, 160, 80),
+    "enron-pst": (300, 100, 80),
+    "18f": (320, 40, 140),
+}
+
+
+def new_source_items(args: argparse.Namespace) -> dict[str, list[Item]]:
+    """The items of the three sources added in December 2026 (all train or dev: their held-out parts are not
+    in ../shared). The two mail sets are read from `scripts/convert_mail_exports.py`'s JSONL (bulk mail of
+    the Enron PST set left out); the handbook by the document reader, a team per section."""
+    out: dict[str, list[Item]] = {}
+    for name, path in (("clinton", args.clinton), ("enron-pst", args.enron_pst)):
+        rows = {r["id"]: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+        out[name] = []
+        for item in ingest([path], IngestOptions()):
+            if isinstance(item, Item) and not rows[item.id].get("bulk"):
+                item.path = rows[item.id]["path"]  # the original message file, not the converted JSONL
+                out[name].append(item)
+    handbook = args.shared / "documents/tts_18f_handbook/pages"
+    out["18f"] = [i for i in ingest([handbook], IngestOptions()) if isinstance(i, Item)]
+    return out
+
+
+def new_sources(args: argparse.Namespace) -> None:
+    """Round 5: organizations not yet in data/seci (State Department mail, nine Enron PST mailboxes, the 18F
+    handbook), random and keyword-selected for the rare modes. Which part is train or dev is decided later,
+    by whole groups (build_seci_data.py), so the pool rows carry their group."""
+    existing = [json.loads(line) for line in (args.out / "pool.jsonl").read_text(encoding="utf-8").splitlines()]
+    seen = {re.sub(r"\s+", " ", r["text"]).strip().lower() for r in existing}
+    rng = random.Random(args.seed + 5)
+    chosen: list[tuple[Item, str, str]] = []
+    for name, items in new_source_items(args).items():
+        n_random, n_soc, n_int = NEW_SOURCES_PLAN[name]
+        pool = []
+        for item in sorted(items, key=lambda i: i.id):
+            folded = re.sub(r"\s+", " ", item.text).strip().lower()
+            if len(item.text.split()) >= 15 and folded not in seen:
+                seen.add(folded)
+                pool.append(item)
+        rng.shuffle(pool)
+        taken: set[str] = set()
+        for item in pool[:n_random]:
+            chosen.append((item, name, "random"))
+            taken.add(item.id)
+        for pattern, n, mode in ((SOCIALIZATION, n_soc, "socialization"), (INTERNALIZATION, n_int, "internalization")):
+            matches = [i for i in pool if i.id not in taken and pattern.search(i.text)][:n]
+            chosen.extend((item, name, f"keyword:{mode}") for item in matches)
+            taken.update(i.id for i in matches)
+        print(name, len(items), "items,", len(pool), "labellable;", len(taken), "chosen")
+    start = len(existing)
+    new_rows = []
+    for n, (item, name, how) in enumerate(sorted(chosen, key=lambda c: c[0].id)):
+        row = pool_row(f"k{start + n:04d}", item, "new", how, args.shared)
+        row["team"] = item.team if name != "18f" else item.team or "18f"
+        row["group"] = row["team"] if row["team"].startswith(f"{name}:") else f"{name}:{row['team']}"
+        new_rows.append(row)
+    with (args.out / "pool.jsonl").open("a", encoding="utf-8") as fh:
+        for row in new_rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    rng.shuffle(new_rows)
+    for b in range(args.batches):
+        write_batch(args.out / "batches" / f"{args.round}{b}.txt", new_rows[b :: args.batches])
+    print("round 5:", len(new_rows), Counter((r["group"].split(":")[0], r["selection"]) for r in new_rows))
+
+
+def reread(args: argparse.Namespace) -> None:
+    """Batches for a blind second reading: every labelled item of the given modes and a random share of the
+    others, in a new order, text only (the reader sees no label)."""
+    labelled = [
+        json.loads(line) for split in ("train", "dev") for line in (args.out / f"{split}.jsonl").open(encoding="utf-8")
+    ]
+    labelled += [json.loads(line) for line in args.reread_extra.open(encoding="utf-8")] if args.reread_extra else []
+    pool = {r["key"]: r for r in map(json.loads, (args.out / "pool.jsonl").open(encoding="utf-8"))}
+    rng = random.Random(args.seed + 6)
+    rows = []
+    for item in sorted(labelled, key=lambda r: r["provenance"]["key"]):
+        if item["mode"] in ("socialization", "internalization") or rng.random() < args.reread_share:
+            rows.append(pool[item["provenance"]["key"]])
+    rng.shuffle(rows)
+    for b in range(args.batches):
+        write_batch(args.out / "batches" / f"{args.round}{b}.txt", rows[b :: args.batches])
+    print("second reading:", len(rows), "items in", args.batches, "batches")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
@@ -234,7 +319,19 @@ def main() -> None:
     parser.add_argument("--per-team", type=int, default=12, help="second round: at most this many per team")
     parser.add_argument("--round", default="extra", help="name of a rare-mode round's batch files (extra: round 2)")
     parser.add_argument("--extend-metaphor", type=int, default=0, help="third round: dev items with figurative cues")
+    parser.add_argument("--new-sources", action="store_true", help="round 5: the sources added in December 2026")
+    parser.add_argument("--clinton", type=Path, help="round 5: convert_mail_exports.py clinton output")
+    parser.add_argument("--enron-pst", type=Path, help="round 5: convert_mail_exports.py enron-pst output")
+    parser.add_argument("--reread", action="store_true", help="batches for a blind second reading")
+    parser.add_argument("--reread-share", type=float, default=0.16, help="share of E and C items read again")
+    parser.add_argument("--reread-extra", type=Path, help="more labelled items (JSONL) to draw the reading from")
     args = parser.parse_args()
+    if args.new_sources:
+        new_sources(args)
+        return
+    if args.reread:
+        reread(args)
+        return
     if args.extend_metaphor:
         extend_metaphor(args)
         return
