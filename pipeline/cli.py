@@ -140,9 +140,18 @@ def train(
 @app.command()
 def evaluate(
     model: Annotated[Path, typer.Option("--model", help="Model directory.")],
-    data: Annotated[Path, typer.Option("--data", help="Labelled data: SECI JSONL/CSV/Parquet, or a metaphor CSV.")],
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            "--data",
+            help="Labelled data: SECI JSONL/CSV/Parquet, or a metaphor CSV. Repeat it to score several files "
+            "(e.g. data/seci/dev.jsonl, unseen groups, and data/seci/dev_in_domain.jsonl), each on its own.",
+        ),
+    ],
     task: Annotated[str, typer.Option("--task", help="seci or metaphor.")] = "seci",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the full report as JSON (a list of reports for several files).")
+    ] = False,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     context: Annotated[
         list[Path] | None,
@@ -156,11 +165,12 @@ def evaluate(
     """Score a model on labelled data, with baselines computed in the same run."""
     from pipeline.train.evaluate import evaluate as run_evaluation
 
-    report = run_evaluation(model, data, task, device, context or ())
+    reports = [run_evaluation(model, path, task, device, context or ()) for path in data]
     if as_json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        sys.stdout.write(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + "\n")
         return
-    _print_evaluation(report)
+    for report in reports:
+        _print_evaluation(report)
 
 
 def _print_evaluation(report: dict) -> None:
@@ -174,6 +184,12 @@ def _print_evaluation(report: dict) -> None:
             per_class = [f"{v['f1']:.3f}" for v in m["per_class"].values()]
             table.add_row(name, f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}", f"{m['ece']:.3f}", *per_class)
         Console().print(table)
+        mix = report["model_metrics"].get("group_mix")
+        if mix and mix["mean"] is not None:
+            Console().print(
+                f"mode mix per group (total variation distance, predicted against labelled, {len(mix['groups'])} "
+                f"groups of 10 or more items): mean {mix['mean']:.3f}"
+            )
         return
     table = Table(title=f"{report['model']}: metaphor ({report['level']}) on {report['data']}", show_header=False)
     for key in ("precision", "recall", "f1", "threshold", "sentences", "items", "positives", "support"):

@@ -290,18 +290,31 @@ def new_sources(args: argparse.Namespace) -> None:
 
 
 def reread(args: argparse.Namespace) -> None:
-    """Batches for a blind second reading: every labelled item of the given modes and a random share of the
-    others, in a new order, text only (the reader sees no label)."""
-    labelled = [
-        json.loads(line) for split in ("train", "dev") for line in (args.out / f"{split}.jsonl").open(encoding="utf-8")
-    ]
-    labelled += [json.loads(line) for line in args.reread_extra.open(encoding="utf-8")] if args.reread_extra else []
+    """Batches for a blind second reading: every item first read as socialization or internalization and a
+    random share of the others, in a new order, text only (the reader sees no label). The first readings are
+    data/seci's items, or the label files given with --reread-labels (a round's first readings)."""
+    codes = {"S": "socialization", "I": "internalization"}
+    if args.reread_labels:
+        first = {}
+        for path in args.reread_labels:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    key, mode = line.split("\t")[:2]
+                    first[key] = codes.get(mode, mode)
+    else:
+        first = {
+            r["provenance"]["key"]: r["mode"]
+            for split in ("train", "dev", "dev_in_domain")
+            if (args.out / f"{split}.jsonl").exists()
+            for r in map(json.loads, (args.out / f"{split}.jsonl").open(encoding="utf-8"))
+        }
     pool = {r["key"]: r for r in map(json.loads, (args.out / "pool.jsonl").open(encoding="utf-8"))}
     rng = random.Random(args.seed + 6)
-    rows = []
-    for item in sorted(labelled, key=lambda r: r["provenance"]["key"]):
-        if item["mode"] in ("socialization", "internalization") or rng.random() < args.reread_share:
-            rows.append(pool[item["provenance"]["key"]])
+    rows = [
+        pool[key]
+        for key in sorted(first)
+        if first[key] in ("socialization", "internalization") or rng.random() < args.reread_share
+    ]
     rng.shuffle(rows)
     for b in range(args.batches):
         write_batch(args.out / "batches" / f"{args.round}{b}.txt", rows[b :: args.batches])
@@ -324,7 +337,7 @@ def main() -> None:
     parser.add_argument("--enron-pst", type=Path, help="round 5: convert_mail_exports.py enron-pst output")
     parser.add_argument("--reread", action="store_true", help="batches for a blind second reading")
     parser.add_argument("--reread-share", type=float, default=0.16, help="share of E and C items read again")
-    parser.add_argument("--reread-extra", type=Path, help="more labelled items (JSONL) to draw the reading from")
+    parser.add_argument("--reread-labels", type=Path, nargs="+", help="first readings (label files) to read again")
     args = parser.parse_args()
     if args.new_sources:
         new_sources(args)

@@ -85,13 +85,17 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
         json.dumps(cfg, indent=2),
         "```",
         "",
-        "## Metrics on dev",
+        "## Metrics",
     ]
-    dev = record.get("dev")
-    if dev:
+    dev_files = ", ".join(f"`{f}`" for f in cfg["data"]["dev"])
+    scored = [(f"dev ({dev_files}: where epochs and temperature were chosen)", record.get("dev"))]
+    scored += [(f"`{path}` (scored only)", report) for path, report in (record.get("reports") or {}).items()]
+    for name, dev in scored:
+        if not dev:
+            continue
         lines += [
-            f"- SECI modes, {dev['n']} items: accuracy {_fmt(dev['accuracy'])}, macro-F1 {_fmt(dev['macro_f1'])}, "
-            f"ECE {_fmt(dev['ece'])}",
+            f"- SECI modes on {name}, {dev['n']} items: accuracy {_fmt(dev['accuracy'])}, "
+            f"macro-F1 {_fmt(dev['macro_f1'])}, ECE {_fmt(dev['ece'])}",
             "",
             "| mode | precision | recall | F1 | support |",
             "| --- | --- | --- | --- | --- |",
@@ -99,6 +103,7 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
                 f"| {m} | {_fmt(v['precision'])} | {_fmt(v['recall'])} | {_fmt(v['f1'])} | {v['support']} |"
                 for m, v in dev["per_class"].items()
             ],
+            "",
         ]
     met = record.get("metaphor_dev")
     if met:

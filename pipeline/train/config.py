@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -34,7 +35,12 @@ def _checked(name: str, annotation: str, value: Any) -> Any:
 @dataclass
 class DataConfig:
     train: list[str] = field(default_factory=lambda: ["data/seci/train.jsonl"])
+    # Model selection: early stopping and the temperature. data/seci/dev.jsonl holds whole groups that have no
+    # training item ("dev-unseen"), so the choice is made where a user's own archive is.
     dev: list[str] = field(default_factory=lambda: ["data/seci/dev.jsonl"])
+    # More labelled files scored with the final model and recorded on its card, each on its own (e.g. the
+    # in-domain dev items of training groups, a second number); nothing is chosen on them.
+    report: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -84,6 +90,9 @@ class OptimConfig:
     # head; freezing trunk, branch and mode_head of a mode-branch model trains the top layers only the
     # metaphor head reads, and its head. Either way every mode label stays as it was.
     freeze: list[str] = field(default_factory=list)
+    # Parts to start afresh after init_from, so a stage can retrain them from clean weights: branch (copied
+    # again from the encoder's top layers, as when first seeded) and mode_head (initialised as new).
+    reinit: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -117,7 +126,7 @@ class TrainConfig:
             unknown = set(section) - known
             if unknown:
                 raise ValueError(f"unknown {name} settings: {sorted(unknown)}")
-            for key in ("train", "dev"):
+            for key in ("train", "dev", "report"):
                 if kind is DataConfig and isinstance(section.get(key), str):
                     section[key] = [section[key]]
             if kind is MetaphorConfig and isinstance(section.get("train"), str):
@@ -134,6 +143,12 @@ class TrainConfig:
         unknown = set(doc) - {"model", "data", "metaphor", "optim"}
         if unknown:
             raise ValueError(f"unknown config sections: {sorted(unknown)}")
+        start = (doc.get("optim") or {}).get("init_from")
+        if isinstance(start, str) and (Path(start) / "config.json").is_file():
+            # Retraining from a model: the settings the config leaves out are that model's (its thresholds,
+            # branch, calibration), so a short config that names the data is enough.
+            inherited = json.loads((Path(start) / "config.json").read_text(encoding="utf-8"))
+            doc = {**doc, "model": {**inherited, **(doc.get("model") or {})}}
         return cls(
             model=build(ModelConfig, doc.get("model"), "model"),
             data=build(DataConfig, doc.get("data"), "data"),

@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline.classify.engine import Engine
 from pipeline.train.data import Labelled, load_labelled
-from pipeline.train.metrics import classification_report
+from pipeline.train.metrics import classification_report, group_mix_error
 
 TASKS = ("seci", "metaphor")
 
@@ -47,6 +47,8 @@ def evaluate_modes(engine: Engine, model_dir: Path, data: Path) -> dict[str, Any
     probs = np.stack([p.probabilities for p in engine.predict(test.texts)])
     report: dict[str, Any] = {"task": "seci", "data": str(data), "model": _model_name(engine)}
     report["model_metrics"] = classification_report(test.labels, probs, modes)
+    if test.groups is not None:
+        report["model_metrics"]["group_mix"] = group_mix_error(test.labels, probs, test.groups)
     train_files = _training_files(model_dir)
     if train_files:
         train = load_labelled(train_files, modes)

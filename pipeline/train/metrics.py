@@ -68,3 +68,20 @@ def apply_temperature(probs: np.ndarray, t: float) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def group_mix_error(gold: Sequence[int], probs: np.ndarray, groups: Sequence[str | None], min_items: int = 10) -> dict:
+    """How far each group's predicted mode mix is from its labelled one: the total variation distance (half the
+    L1 distance, 0 to 1) between the mean predicted probabilities and the label shares of a group's items, as a
+    team timeline sums them. Groups with fewer than `min_items` items are left out (their mix is noise)."""
+    gold = np.asarray(gold)
+    k = probs.shape[1]
+    per_group = {}
+    for name in sorted({g for g in groups if g is not None}):
+        rows = np.array([g == name for g in groups])
+        if rows.sum() < min_items:
+            continue
+        read = np.bincount(gold[rows], minlength=k) / rows.sum()
+        per_group[name] = {"items": int(rows.sum()), "distance": float(0.5 * np.abs(probs[rows].mean(0) - read).sum())}
+    distances = [v["distance"] for v in per_group.values()]
+    return {"mean": float(np.mean(distances)) if distances else None, "groups": per_group}

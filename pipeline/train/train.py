@@ -46,6 +46,7 @@ class TrainResult:
     deliberate_dev: dict | None
     seconds: float
     metaphor_calibration: dict | None = None  # what pipeline.train.calibrate fitted, with its dev scores
+    reports: dict[str, dict] | None = None  # data.report: each file's scores with the final model
 
 
 def seed_everything(seed: int) -> None:
@@ -272,6 +273,15 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         if model.branch is not None and not any(k.startswith("branch.") for k in state):
             model.seed_branch()  # the branch starts from the fine-tuned top layers, not the base's
+    for part in opt.reinit:
+        if part == "branch" and model.branch is not None:
+            model.seed_branch()
+        elif part == "mode_head":
+            for layer in model.mode_head.modules():
+                if isinstance(layer, nn.Linear):
+                    layer.reset_parameters()
+        else:
+            raise ValueError(f"optim.reinit: {part!r} is not a part that can start afresh (branch, mode_head)")
     for part in opt.freeze:
         module = getattr(model, part, None)
         if not isinstance(module, nn.Module):
@@ -444,6 +454,10 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         _, raw = evaluate_seci(scorer, dev_data)
         mcfg.temperature = fit_temperature(dev_data.labels, raw)
         dev_report = classification_report(dev_data.labels, apply_temperature(raw, mcfg.temperature), mcfg.modes)
+    reports = {}
+    for path in config.data.report:
+        held = load_labelled([path], mcfg.modes)
+        reports[str(path)] = classification_report(held.labels, evaluate_seci(scorer, held)[1], mcfg.modes)
     metaphor_report = evaluate_metaphor(scorer, vua_dev, dev_pool) if vua_dev else None
     if metaphor_report:
         mcfg.metaphor_threshold = metaphor_report["threshold"]
@@ -470,6 +484,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         deliberate_dev,
         time.perf_counter() - started,
         calibration,
+        reports or None,
     )
     write_training_record(out, config, result, history)
     return result
@@ -491,7 +506,7 @@ def init_from_record(path: str | list[str] | None) -> dict | list | None:
 
 def write_training_record(out: Path, config: TrainConfig, result: TrainResult, history: list[dict]) -> None:
     """`training.json` (what evaluation and the model card read) and the model card itself."""
-    files = [*config.data.train, *config.data.dev]
+    files = [*config.data.train, *config.data.dev, *config.data.report]
     files.extend(config.metaphor.train)
     if config.metaphor.dev:
         files.append(config.metaphor.dev)
@@ -505,6 +520,7 @@ def write_training_record(out: Path, config: TrainConfig, result: TrainResult, h
         "history": history,
         "seconds": round(result.seconds, 1),
         "dev": result.dev,
+        "reports": result.reports,
         "metaphor_dev": result.metaphor_dev,
         "metaphor_calibration": result.metaphor_calibration,
         "deliberate_train": result.deliberate_train,
