@@ -98,6 +98,7 @@ def write_adjudication(args: argparse.Namespace, pool: dict, first: dict, second
         batches[n % len(batches)].append(
             f"=== {key} | {row['source']} | proposed: {' or '.join(proposed)} ===\n{display(row['text'])[0]}\n\n"
         )
+    (args.dir / "batches").mkdir(exist_ok=True)
     for b, lines in enumerate(batches):
         (args.dir / "batches" / f"{args.round}{b}.txt").write_text("".join(lines), encoding="utf-8")
     print(f"third reading: {len(keys)} disagreements in {len(batches)} batches")

@@ -344,8 +344,11 @@ def test_tune_deliberate_chooses_settings_by_f1_on_the_items(monkeypatch: pytest
     assert report["f1"] == 1.0 and report["tp"] == 2 and report["fp"] == 0
 
 
+NOT_TRAINING = ("ingest.yaml", "seci-data.yaml")
+
+
 @pytest.mark.parametrize(
-    "path", sorted(p for p in (Path(__file__).parents[1] / "configs").glob("*.yaml") if p.name != "ingest.yaml")
+    "path", sorted(p for p in (Path(__file__).parents[1] / "configs").glob("*.yaml") if p.name not in NOT_TRAINING)
 )
 def test_every_training_config_in_the_repo_loads(path: Path) -> None:
     cfg = TrainConfig.from_yaml(path)
@@ -533,3 +536,61 @@ def test_metaphor_sentences_drop_dev_sentences_however_tokenised(monkeypatch: py
     monkeypatch.setattr(vua, "load_metaphor_file", lambda path: files[path])
     kept = metaphor_sentences(["vua18.csv", "vuamc.csv"], dev)
     assert [s.id for s in kept] == ["He grasped it", "Prices soared"]
+
+
+@pytest.mark.slow
+def test_a_mode_stage_starts_afresh_inherits_settings_and_scores_report_files(tmp_path: Path) -> None:
+    """configs/modes.yaml's recipe in small: the branch and mode head start again (optim.reinit) from a model whose
+    settings the short config inherits; the metaphor path stays exactly as it was; data.report is scored."""
+    import torch
+    from safetensors.torch import load_file
+
+    stage = tmp_path / "stage"
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path))
+    cfg.model.branch_layers, cfg.model.branch_head = 2, "modes"
+    train(cfg, stage)
+    short = {
+        "model": {"version": "next"},
+        "data": {
+            "train": str(FIXTURES / "seci/train.jsonl"),
+            "dev": str(FIXTURES / "seci/dev.jsonl"),
+            "report": str(FIXTURES / "seci/train.jsonl"),
+        },
+        "optim": {
+            "epochs": 1,
+            "max_steps": 2,
+            "batch_size": 8,
+            "init_from": str(stage),
+            "reinit": ["branch", "mode_head"],
+            "freeze": ["encoder", "metaphor_head"],
+        },
+    }
+    path = tmp_path / "modes.yaml"
+    path.write_text(json.dumps(short), encoding="utf-8")
+    config = TrainConfig.from_yaml(path)
+    # Inherited from the stage: its branch, context and name; the version is the short config's own.
+    assert (config.model.branch_layers, config.model.metaphor_context, config.model.name) == (2, 1, "tiny")
+    assert config.model.version == "next"
+    result = train(config, tmp_path / "final")
+    before, after = load_file(str(stage / "model.safetensors")), load_file(str(tmp_path / "final/model.safetensors"))
+    kept = [k for k in before if k.startswith(("encoder.", "metaphor_head."))]
+    assert kept and all(torch.equal(before[k], after[k]) for k in kept)
+    assert not torch.equal(before["mode_head.1.weight"], after["mode_head.1.weight"])
+    report = str(FIXTURES / "seci/train.jsonl")
+    assert result.reports is not None and result.reports[report]["n"] == 16
+    assert f"`{report}` (scored only)" in (tmp_path / "final" / "README.md").read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="start afresh"):
+        config.optim.reinit = ["decoder"]
+        train(config, tmp_path / "bad")
+
+
+def test_group_mix_error_is_the_distance_between_mixes() -> None:
+    from pipeline.train.metrics import group_mix_error
+
+    probs = np.array([[1.0, 0, 0, 0]] * 10 + [[0, 0.5, 0.5, 0]] * 10)
+    gold = [0] * 10 + [1] * 5 + [2] * 5
+    mix = group_mix_error(gold, probs, ["a"] * 10 + ["b"] * 10)
+    assert mix["groups"]["a"]["distance"] == 0.0 and mix["groups"]["b"]["distance"] == 0.0 and mix["mean"] == 0.0
+    wrong = group_mix_error([1] * 10, probs[:10], ["a"] * 10)
+    assert wrong["mean"] == pytest.approx(1.0)
+    assert group_mix_error(gold, probs, ["a"] * 10 + ["b"] * 5 + [None] * 5)["groups"].keys() == {"a"}
