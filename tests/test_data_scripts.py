@@ -37,7 +37,8 @@ def test_build_splits_by_group_and_adjudicates(tmp_path: Path) -> None:
     ]
     (data / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     labels = data / "labels"
-    (labels / "batch0.tsv").write_text("k0\tI\t-\th\t0\t\nk1\tS\t-\th\t0\t\nk2\tC\t-\tl\t0\t\nk4\tI\t-\th\t0\t\nk5\tE\t-\th\t0\t\n")
+    first = ("k0\tI", "k1\tS", "k2\tC", "k4\tI", "k5\tE")
+    (labels / "batch0.tsv").write_text("".join(f"{line}\t-\th\t0\t\n" for line in first))
     (labels / "round5-0.tsv").write_text("k3\tS\t-\th\t0\t\n")
     (labels / "reread-0.tsv").write_text("k0\tC\t-\tl\t0\t\nk1\tS\t-\th\t0\t\nk3\tS\tC\th\t0\t\n")
     config = tmp_path / "split.yaml"
