@@ -10,6 +10,7 @@ line of a JSONL file), an `InputError` yielded in the record's place.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -106,10 +107,38 @@ class Source:
             raise UnreadableInput("empty", "the file is empty")
         return decode(data)
 
+    def head_text(self, n: int = 4096) -> str | None:
+        """The head decoded for sniffing (a byte-order mark honoured, else UTF-8); None for binary data."""
+        head = self.head(n)
+        charset = bom_charset(head)
+        if charset is None and b"\x00" in head:
+            return None
+        # A cut head may end inside a character: replace it rather than fail.
+        return head.decode(charset or "utf-8", errors="replace").lstrip("\ufeff")
+
+
+# UTF-32 first: its little-endian mark starts with UTF-16's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def bom_charset(data: bytes) -> str | None:
+    """The Unicode encoding a byte-order mark at the start of `data` names, if there is one."""
+    return next((charset for bom, charset in _BOMS if data.startswith(bom)), None)
+
 
 def decode(data: bytes, declared: str | None = None) -> str:
-    """Decode bytes as text, trusting a declared charset only when it actually decodes."""
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    """Decode bytes as text: a byte-order mark decides, else a declared charset that actually decodes."""
+    charset = bom_charset(data)
+    if charset is not None:
+        # A mark is explicit; a file cut mid-character keeps what decodes.
+        return data.decode(charset, errors="replace").lstrip("\ufeff")
+    if b"\x00" in data[:8192]:
         raise UnreadableInput("binary", "the file holds binary data (NUL bytes), not text")
     for charset in (declared, "utf-8"):
         if not charset:
@@ -150,17 +179,26 @@ class Format:
     name: str
     read: Reader
     suffixes: tuple[str, ...] = ()
-    sniff: Sniffer | None = None  # decides for ambiguous suffixes (.txt, .json, none)
+    sniff: Sniffer | None = None  # decides for suffixes that several formats claim (.txt, .json)
+    # Recognizes the format by content where the suffix means nothing (none, `.02`, a Maildir `:2,S`);
+    # defaults to `sniff`.
+    detect: Sniffer | None = None
+
+    @property
+    def content_sniffer(self) -> Sniffer | None:
+        return self.detect or self.sniff
 
 
 FORMATS: list[Format] = []
 
 
-def register(name: str, *, suffixes: tuple[str, ...] = (), sniff: Sniffer | None = None) -> Callable[[Reader], Reader]:
+def register(
+    name: str, *, suffixes: tuple[str, ...] = (), sniff: Sniffer | None = None, detect: Sniffer | None = None
+) -> Callable[[Reader], Reader]:
     """Register a reader. Formats with a sniffer are asked first, in registration order."""
 
     def wrap(read: Reader) -> Reader:
-        FORMATS.append(Format(name, read, tuple(s.lower() for s in suffixes), sniff))
+        FORMATS.append(Format(name, read, tuple(s.lower() for s in suffixes), sniff, detect))
         return read
 
     return wrap

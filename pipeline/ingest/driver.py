@@ -88,13 +88,20 @@ def find_files(inputs: Sequence[Path]) -> Iterator[Found | InputError]:
 
 
 def find_format(source: Source) -> Format | None:
-    """Sniffers decide ambiguous suffixes first; a plain suffix match is the fallback."""
+    """The reader for a file: by its suffix, sniffers deciding where formats share it, else by its content.
+
+    A suffix that no format registers (none, Maildir's `1354585346.000260:2,S`, `email.02`) says nothing
+    about the file, so every format that can recognize content is asked, in registration order.
+    """
     suffix = source.path.suffix.lower()
-    for fmt in FORMATS:
-        if fmt.sniff is not None and (not fmt.suffixes or suffix in fmt.suffixes) and fmt.sniff(source):
+    claimed = [fmt for fmt in FORMATS if suffix in fmt.suffixes]
+    if not claimed:
+        return next((fmt for fmt in FORMATS if (sniffer := fmt.content_sniffer) and sniffer(source)), None)
+    for fmt in claimed:
+        if fmt.sniff is not None and fmt.sniff(source):
             return fmt
-    for fmt in FORMATS:
-        if fmt.sniff is None and suffix in fmt.suffixes:
+    for fmt in claimed:
+        if fmt.sniff is None:
             return fmt
     return None
 

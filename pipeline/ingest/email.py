@@ -1,5 +1,10 @@
 """Email reader: `.eml` files, mbox archives, Maildir messages and folders of raw RFC 822 files.
 
+Files are recognized by content wherever the suffix says nothing: a Maildir name with its info suffix
+(`1354585346.000260:2,S`), a raw message saved as `email.02`, an mbox named `*.mbox.txt`. A message
+may open with blank lines or an mbox `From ` line, and may use RFC 5322's obsolete syntax (white space
+before a field's colon, section 4); both are repaired before Python's parser sees the message.
+
 One message becomes one item whose text is the subject line followed by the message's own words:
 quoted earlier messages, reply header blocks (Outlook, Lotus Notes), signatures and legal footers
 are removed by `strip_reply`, while forwarded material is kept because it is what the message
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import itertools
 import logging
 import re
 from collections.abc import Iterator
@@ -54,11 +60,16 @@ _KNOWN_HEADERS = frozenset(
         "x-folder",
     }
 )
-_HEADER_FIELD = re.compile(rb"^([A-Za-z][A-Za-z0-9_-]{0,75})[ \t]*:")
-_MBOX_FROM = re.compile(rb"^From \S+.*\d")
+# A field name is printable ASCII without the colon (RFC 5322 section 3.6.8); white space may precede
+# the colon in the obsolete syntax (section 4.5).
+_HEADER_FIELD = re.compile(rb"^([A-Za-z0-9][!-9;-~]{0,75})[ \t]*:")
+_OBSOLETE_FIELD = re.compile(rb"^([A-Za-z0-9][!-9;-~]{0,75})[ \t]+:", re.MULTILINE)
+# An mbox separator: `From sender date`, Netscape's `From - `; never an obsolete `From  : name` header.
+_MBOX_FROM = re.compile(rb"^From (?![ \t]*:)[ \t]*\S")
+_LEADING_BLANKS = re.compile(rb"\A(?:[ \t]*\r?\n)+")
 _MBOX_SUFFIXES = (".mbox", ".mbx")
 _CLAIMED_SUFFIXES = (".eml", *_MBOX_SUFFIXES)
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Outlook .msg: binary, out of scope
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Outlook .msg: read by pipeline/ingest/outlook.py
 
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|wg)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 _PLACEHOLDER_BEFORE = datetime(1980, 1, 2, tzinfo=UTC)  # Enron's missing dates read 1979-12-31
@@ -331,18 +342,52 @@ def _has_headers(message: EmailMessage) -> bool:
     return any(key.lower() in _KNOWN_HEADERS for key in message)
 
 
-def _message_item(source: Source, raw: bytes, index: int, *, folder_team: str | None = None) -> Item | None:
-    """Build the item for one raw message; None when it holds neither a subject nor any text."""
-    warnings: list[str] = []
+def repair_headers(raw: bytes) -> bytes:
+    """Drop blank lines before the headers and the obsolete white space before a field's colon.
+
+    Python's parser would take a leading blank line for the end of an empty header section, and
+    `From  : John` for an mbox envelope line and `Subject  :` for a field named `Subject  `.
+    """
+    raw = _LEADING_BLANKS.sub(b"", raw)
+    end = re.search(rb"\r?\n\r?\n", raw)
+    head, rest = (raw[: end.start()], raw[end.start() :]) if end else (raw, b"")
+    return _OBSOLETE_FIELD.sub(rb"\1:", head) + rest
+
+
+def _parse_message(raw: bytes, index: int) -> EmailMessage:
     try:
-        message = BytesParser(policy=policy.default).parsebytes(raw)
+        message = BytesParser(policy=policy.default).parsebytes(repair_headers(raw))
     except Exception as exc:  # the stdlib parser is lenient; anything it raises means garbage input
         raise UnreadableInput("parse", f"message {index}: {exc}") from exc
     if not _has_headers(message):
         raise UnreadableInput("parse", f"message {index} has no RFC 822 headers")
+    return message
+
+
+def _message_item(source: Source, raw: bytes, index: int, *, folder_team: str | None = None) -> Item | None:
+    """Build the item for one raw message; None when it holds neither a subject nor any text."""
+    return message_item(source, _parse_message(raw, index), index, folder_team=folder_team)
+
+
+def message_item(
+    source: Source,
+    message: EmailMessage,
+    index: int,
+    *,
+    folder_team: str | None = None,
+    body_text: str | None = None,
+    warnings: list[str] | None = None,
+    key: str | None = None,
+) -> Item | None:
+    """The item for one parsed message (`body_text` replaces its MIME body, as Outlook items give it).
+
+    None when the message holds neither a subject nor any text. The item is named by `key`, else its
+    Message-ID, else `index` (its position in the file).
+    """
+    warnings = list(warnings or [])
     warnings.extend(f"MIME defect: {type(defect).__name__}" for defect in message.defects)
     subject = _header(message, "Subject")
-    raw_body = _body_text(message, warnings)
+    raw_body = _body_text(message, warnings) if body_text is None else body_text
     body = strip_reply(raw_body, subject)
     if not body:
         if not subject:
@@ -385,7 +430,7 @@ def _message_item(source: Source, raw: bytes, index: int, *, folder_team: str | 
         "dedup_key": hashlib.sha1(dedup.encode("utf-8", "surrogatepass")).hexdigest(),
     }
     return Item(
-        id=source.item_id(message_id or index),
+        id=source.item_id(key or message_id or index),
         text=text,
         source="email",
         path=str(source.path),
@@ -406,16 +451,19 @@ def _message_item(source: Source, raw: bytes, index: int, *, folder_team: str | 
 # --- container formats ---------------------------------------------------------------------------
 
 
-def _looks_like_headers(head: bytes) -> bool:
-    """True when the head opens with an RFC 822 header section naming two known headers."""
+def _looks_like_headers(head: bytes, min_known: int = 2) -> bool:
+    """True when the head (after blank lines) opens with an RFC 822 header section naming known headers.
+
+    The section may run past the head (a long `Received:` chain): what was read must then be all headers.
+    """
     names: set[str] = set()
-    lines = head.replace(b"\r\n", b"\n").split(b"\n")
-    if len(head) >= 4096:
+    lines = _LEADING_BLANKS.sub(b"", head).replace(b"\r\n", b"\n").split(b"\n")
+    if not head.endswith(b"\n"):
         lines = lines[:-1]  # the last line of a cut head may be partial
     for number, line in enumerate(lines):
-        if not line.strip():
+        if not line:
             break
-        if line[:1] in (b" ", b"\t"):
+        if line[:1] in (b" ", b"\t"):  # a folded line; the obsolete syntax allows one of white space only
             if number == 0:
                 return False
             continue
@@ -423,12 +471,16 @@ def _looks_like_headers(head: bytes) -> bool:
         if not match:
             return False
         names.add(match.group(1).decode("ascii").lower())
-    return len(names & _KNOWN_HEADERS) >= 2
+    return len(names & _KNOWN_HEADERS) >= min_known
+
+
+def _first_line(head: bytes) -> bytes:
+    return _LEADING_BLANKS.sub(b"", head).split(b"\n", 1)[0]
 
 
 def _is_mbox_head(head: bytes) -> bool:
-    first = head.split(b"\n", 1)[0]
-    rest = head.split(b"\n", 1)[1] if b"\n" in head else b""
+    head = _LEADING_BLANKS.sub(b"", head)
+    first, _, rest = head.partition(b"\n")
     return bool(_MBOX_FROM.match(first)) and _looks_like_headers(rest)
 
 
@@ -460,18 +512,18 @@ def _mbox_messages(source: Source) -> Iterator[tuple[bytes, bool]]:
     size = 0
     truncated = False
     started = False
-    previous_blank = True
     with source.path.open("rb") as fh:
-        for line in fh:
-            if previous_blank and _MBOX_FROM.match(line):
+        # A `From ` line separates messages when a header field follows it: Netscape and Mozilla write
+        # `From - ` with no blank line before it, and a body line that merely starts with "From " is
+        # not followed by one.
+        for line, following in itertools.pairwise(itertools.chain(fh, [b""])):
+            if _MBOX_FROM.match(line) and _HEADER_FIELD.match(following):
                 if started:
                     yield b"".join(chunks), truncated
                 elif chunks and b"".join(chunks).strip():
                     logger.warning("%s: %d bytes before the first message skipped", source.path, size)
                 chunks, size, truncated, started = [], 0, False, True
-                previous_blank = False
                 continue
-            previous_blank = not line.strip()
             if size + len(line) > limit:
                 truncated = True
                 continue
@@ -509,13 +561,15 @@ def _read_single(source: Source) -> Iterator[Item]:
         raise UnreadableInput("empty", "the file is empty")
     if b"\x00" in raw[:8192] or raw.startswith(_OLE_MAGIC):
         raise UnreadableInput("binary", "the file holds binary data, not an RFC 822 message")
-    normalized = raw.replace(b"\r\n", b"\n")
+    normalized = repair_headers(raw).replace(b"\r\n", b"\n")
     if b"\n\n" not in normalized.strip(b"\n"):
         # Headers only: complete when every line is a header field or its continuation.
         last = normalized.rstrip(b"\n").rsplit(b"\n", 1)[-1]
         if not raw.endswith(b"\n") or not (_HEADER_FIELD.match(last) or last[:1] in (b" ", b"\t")):
             raise UnreadableInput("truncated", "the message ends inside its header section")
-    if not _looks_like_headers(normalized[:4096]):
+    # A suffix that names a message (.eml) needs one known header; content alone needs two.
+    min_known = 1 if source.path.suffix.lower() in (".eml", ".msg") else 2
+    if not _looks_like_headers(normalized[:4096], min_known):
         raise UnreadableInput("parse", "the file does not start with RFC 822 headers")
     item = _message_item(source, raw, 0, folder_team=_maildir_team(source))
     if item is None:
@@ -523,11 +577,11 @@ def _read_single(source: Source) -> Iterator[Item]:
     yield item
 
 
-@register("email", suffixes=("", ".txt", ".eml", ".mbox", ".mbx", ".msg"), sniff=sniff)
+# `.msg` here is a text message under that name; Outlook's binary `.msg` goes to pipeline/ingest/outlook.py.
+@register("email", suffixes=(".txt", ".eml", ".mbox", ".mbx", ".msg"), sniff=sniff)
 def read(source: Source) -> Iterator[Item]:
     """Read one email file: a single RFC 822 message (.eml, Maildir, raw .txt) or an mbox archive."""
-    head = source.head()
-    if source.path.suffix.lower() in _MBOX_SUFFIXES or _MBOX_FROM.match(head.split(b"\n", 1)[0]):
+    if source.path.suffix.lower() in _MBOX_SUFFIXES or _MBOX_FROM.match(_first_line(source.head())):
         yield from _read_mbox(source)
     else:
         yield from _read_single(source)

@@ -1,4 +1,4 @@
-"""Meeting transcripts: QMSum JSON, ICSI MRDA (.dadb + .trans), WebVTT, SRT and plain-text transcripts.
+"""Meeting transcripts: QMSum JSON, ICSI MRDA (.dadb + .trans), WebVTT, SRT, SBV and plain-text transcripts.
 
 Every reader turns its file into speaker `Turn`s and cuts them with `segment_turns` into segments of
 consecutive turns (SECI_LABELING_GUIDE.md section 1: about 40 to 250 words, cut at turn boundaries).
@@ -459,7 +459,34 @@ def read_mrda_trans(source: Source) -> Iterator[Item]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Subtitles: WebVTT and SRT
+# Subtitles: WebVTT, SRT and YouTube's SBV
+
+# Content sniffers for files whose suffix says nothing (`webvtt/typical`, a UTF-16 `captions`).
+_SRT_TIMING = re.compile(r"^\s*\d{1,2}:\d{2}:\d{2}[,.]\d{1,3}\s*-->\s*\d{1,2}:\d{2}:\d{2}[,.]\d{1,3}")
+_SBV_TIMING = re.compile(r"^\s*\d{1,2}:\d{2}:\d{2}\.\d{3},\d{1,2}:\d{2}:\d{2}\.\d{3}\s*$", re.MULTILINE)
+# YouTube marks a change of speaker with `>>`.
+_SBV_SPEAKER_CHANGE = re.compile(r"^\s*>>\s*")
+
+
+def _head_lines(source: Source, n: int) -> list[str]:
+    text = source.head_text()
+    return [line for line in (text or "").splitlines() if line.strip()][:n]
+
+
+def _is_webvtt(source: Source) -> bool:
+    lines = _head_lines(source, 1)
+    return bool(lines) and re.match(r"WEBVTT(?:[ \t]|$)", lines[0]) is not None
+
+
+def _is_srt(source: Source) -> bool:
+    lines = _head_lines(source, 2)
+    return len(lines) == 2 and lines[0].strip().isdigit() and _SRT_TIMING.match(lines[1]) is not None
+
+
+def _is_sbv(source: Source) -> bool:
+    lines = _head_lines(source, 1)
+    return bool(lines) and _SBV_TIMING.match(lines[0]) is not None
+
 
 _VOICE = re.compile(r"<v(?:\.[\w-]+)*\s+([^>]+)>(.*?)(?:</v>|(?=<v[\s.])|$)", re.DOTALL)
 _CUE_TAG = re.compile(r"</?[a-z][^>]*>|<\d[^>]*>", re.IGNORECASE)
@@ -498,33 +525,47 @@ def _count_timing_lines(text: str) -> int:
     return sum(1 for line in text.splitlines() if "-->" in line)
 
 
-@register("webvtt", suffixes=(".vtt",))
+@register("webvtt", suffixes=(".vtt",), detect=_is_webvtt)
 def read_vtt(source: Source) -> Iterator[Item]:
     """A WebVTT transcript (Teams `<v Name>` voice tags, Zoom `Name:` prefixes). Virtual meeting."""
+    yield from _read_captions(source, "vtt")
+
+
+@register("sbv", suffixes=(".sbv",), detect=_is_sbv)
+def read_sbv(source: Source) -> Iterator[Item]:
+    """YouTube's SBV captions (read by webvtt-py); `>>` marks a new speaker. Virtual meeting."""
+    yield from _read_captions(source, "sbv")
+
+
+def _read_captions(source: Source, fmt: str) -> Iterator[Item]:
     text = source.read_text()
+    label = "WebVTT" if fmt == "vtt" else "SBV"
     try:
-        captions = list(webvtt.from_buffer(io.StringIO(text)))
+        captions = list(webvtt.from_buffer(io.StringIO(text), format=fmt))
     except MalformedFileError as exc:
-        raise UnreadableInput("parse", "not a WebVTT file (no WEBVTT header)") from exc
+        what = "no WEBVTT header" if fmt == "vtt" else "no `start,end` timing lines"
+        raise UnreadableInput("parse", f"not a {label} file ({what})") from exc
     except (MalformedCaptionError, ValueError) as exc:
-        raise UnreadableInput("parse", f"unreadable WebVTT: {exc}") from exc
+        raise UnreadableInput("parse", f"unreadable {label}: {exc}") from exc
     warnings = []
     # The library drops a cue with bad timings silently; count them so the loss is visible.
-    dropped = _count_timing_lines(text) - len(captions)
+    timings = _count_timing_lines(text) if fmt == "vtt" else len(_SBV_TIMING.findall(text))
+    dropped = timings - len(captions)
     if dropped > 0:
         warnings.append(f"skipped {dropped} cue(s) with malformed timings")
     turns = []
     for caption in captions:
         start = caption.start_time.in_milliseconds() / 1000
         end = caption.end_time.in_milliseconds() / 1000
-        turns.extend(_cue_turns(caption.raw_text, start, end))
+        raw = caption.raw_text if fmt == "vtt" else _SBV_SPEAKER_CHANGE.sub("", caption.raw_text)
+        turns.extend(_cue_turns(raw, start, end))
     if not any(t.text for t in turns):
         raise UnreadableInput("empty", "no cues with text")
     meeting_id = source.path.stem
     yield from meeting_items(source, _merge_cue_turns(turns), Meeting(meeting_id, "virtual", warnings=warnings))
 
 
-@register("srt", suffixes=(".srt",))
+@register("srt", suffixes=(".srt",), detect=_is_srt)
 def read_srt(source: Source) -> Iterator[Item]:
     """A SubRip transcript; the speaker comes from a `Name:` prefix when there is one. Virtual meeting."""
     text = source.read_text()
@@ -657,7 +698,7 @@ def read_path(path: Path, options: IngestOptions | None = None) -> list[Item]:
     """Read one meeting file directly (tests, notebooks); the driver normally picks the reader."""
     source = Source(path, path.name, options or IngestOptions())
     suffix = path.suffix.lower()
-    names = {"qmsum-json", "icsi-mrda", "icsi-mrda-trans", "webvtt", "srt", "text-transcript"}
+    names = {"qmsum-json", "icsi-mrda", "icsi-mrda-trans", "webvtt", "srt", "sbv", "text-transcript"}
     for fmt in FORMATS:
         if fmt.name in names and suffix in fmt.suffixes and (fmt.sniff is None or fmt.sniff(source)):
             return list(fmt.read(source))
