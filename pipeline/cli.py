@@ -88,7 +88,7 @@ def ingest(
 def _print_summary(summary: object, out: Path | None, errors_path: Path) -> None:
     data = summary.to_dict()  # type: ignore[attr-defined]
     table = Table(title="ingest", show_header=False)
-    for key in ("files", "files_read", "companions", "items", "duplicates", "errors", "seconds"):
+    for key in ("files", "files_read", "companions", "items", "duplicates", "non_english", "errors", "seconds"):
         table.add_row(key, str(data[key]))
     for source, n in sorted(data["items_by_source"].items()):
         table.add_row(f"items: {source}", str(n))
@@ -406,7 +406,8 @@ def batch(
             raise typer.Exit(2) from None
     table = Table(title="batch", show_header=False)
     data = summary.to_dict()
-    for key in ("inputs", "items", "rows", "skipped_by_resume", "duplicates", "errors", "items_per_second"):
+    keys = ("inputs", "items", "rows", "skipped_by_resume", "duplicates", "non_english", "errors", "items_per_second")
+    for key in keys:
         table.add_row(key, str(data[key]))
     table.add_row("seconds", str(data["timings"].get("total")))
     err.print(table)

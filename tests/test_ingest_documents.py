@@ -316,17 +316,30 @@ def test_truncated_pdf(tmp_path: Path, cut: int) -> None:
     assert "not a readable PDF" in str(expect_unreadable(path, "parse"))
 
 
-def test_encrypted_pdf(tmp_path: Path) -> None:
+def encrypted_pdf(path: Path, text: str, user_password: str, algorithm: str) -> Path:
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter()
-    writer.add_page(PdfReader(io.BytesIO(minimal_pdf("Secret text"))).pages[0])
-    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
-    path = tmp_path / "locked.pdf"
+    writer.add_page(PdfReader(io.BytesIO(minimal_pdf(text))).pages[0])
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm=algorithm)
     with path.open("wb") as fh:
         writer.write(fh)
-    error = expect_unreadable(path, "parse")
-    assert "encrypted" in str(error)
+    return path
+
+
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-128", "AES-256"])
+def test_encrypted_pdf_with_a_password_is_an_encrypted_error(tmp_path: Path, algorithm: str) -> None:
+    path = encrypted_pdf(tmp_path / "locked.pdf", "Secret text", "secret", algorithm)
+    error = expect_unreadable(path, "encrypted")
+    assert "password" in str(error)
+
+
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-128", "AES-256"])
+def test_encrypted_pdf_with_an_empty_user_password_is_read(tmp_path: Path, algorithm: str) -> None:
+    # Encrypted only to restrict printing or copying; AES needs the `cryptography` dependency.
+    path = encrypted_pdf(tmp_path / "restricted.pdf", "The retro found three causes of the outage.", "", algorithm)
+    (item,) = read(path)
+    assert "three causes of the outage" in item.text
 
 
 def test_pdf_without_text_layer(tmp_path: Path) -> None:

@@ -560,6 +560,7 @@ class RunSummary:
     errors: int = 0  # lines in errors.jsonl
     duplicates: int = 0  # items dropped as exact duplicates (ingestion) or repeated (id, content hash)
     skipped_by_resume: int = 0
+    non_english: int = 0  # items read that are not English: labelled, with a warning (local engine)
     superseded: int = 0  # earlier rows dropped because their item was scored again
     parts: int = 0
     errors_by_reason: dict[str, int] = field(default_factory=dict)
@@ -806,6 +807,7 @@ def run_batch(
     summary.inputs = ingest_summary.files
     summary.files_read = ingest_summary.files_read
     summary.duplicates += ingest_summary.duplicates
+    summary.non_english = ingest_summary.non_english
     timings["ingest_wall"] = ingest_summary.seconds
     timings["total"] = time.perf_counter() - started  # from the model being loaded to the merged output
     timings["load"] = load_seconds

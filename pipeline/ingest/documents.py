@@ -762,14 +762,18 @@ def parse_docx(data: bytes) -> ParsedDocument:
 def parse_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES) -> ParsedDocument:
     """Paragraph blocks of a PDF's text layer (no headings); encrypted or broken files are unreadable."""
     from pypdf import PdfReader
+    from pypdf.errors import DependencyError
 
     if not data.lstrip()[:5].startswith(b"%PDF"):
         raise UnreadableInput("parse", "not a PDF (no %PDF header)")
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
+        # Many PDFs are encrypted only to restrict printing or copying: their user password is empty.
         if reader.is_encrypted and not reader.decrypt(""):
-            raise UnreadableInput("parse", "the PDF is encrypted with a password")
+            raise UnreadableInput("encrypted", "the PDF is encrypted with a password; decrypt it first")
         n_pages = len(reader.pages)
+    except DependencyError as exc:  # AES needs the `cryptography` package, a dependency of seci
+        raise UnreadableInput("encrypted", f"cannot decrypt the PDF: {exc}") from exc
     except UnreadableInput:
         raise
     except Exception as exc:  # pypdf raises many types (PdfReadError, ValueError, KeyError...) on broken files

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.ingest.base import FORMATS, CompanionFile, Format, IngestOptions, Source, UnreadableInput
+from pipeline.ingest.language import is_non_english, mark_language
 from pipeline.ingest.teams import TeamRules, assign_team
 from pipeline.items import InputError, Item
 
@@ -35,6 +36,7 @@ class IngestSummary:
     companions: int = 0
     items: int = 0
     duplicates: int = 0
+    non_english: int = 0  # items warned as not English (pipeline/ingest/language.py)
     items_by_source: Counter[str] = field(default_factory=Counter)
     errors_by_reason: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -50,6 +52,7 @@ class IngestSummary:
             "companions": self.companions,
             "items": self.items,
             "duplicates": self.duplicates,
+            "non_english": self.non_english,
             "errors": self.errors,
             "items_by_source": dict(self.items_by_source),
             "errors_by_reason": dict(self.errors_by_reason),
@@ -167,6 +170,7 @@ def ingest(
                     seen.add(key)
                 summary.items += 1
                 summary.items_by_source[record.source] += 1
+                summary.non_english += is_non_english(record)
             yield record
     summary.seconds += time.perf_counter() - started
 
@@ -174,7 +178,7 @@ def ingest(
 def ingest_file(
     found: Found, options: IngestOptions, teams: TeamRules | None, summary: IngestSummary
 ) -> Iterator[Item | InputError]:
-    """One file's items (teams assigned) and errors, the file counted in `summary`.
+    """One file's items (teams assigned, non-English ones warned) and errors, the file counted in `summary`.
 
     Duplicates across files are left to the caller (`ingest`, or the Ray pipeline's gate), as are the item counts.
     """
@@ -197,4 +201,5 @@ def ingest_file(
             summary.errors_by_reason[record.reason] += 1
         else:
             record.team = assign_team(record, teams, found.top_folder)
+            mark_language(record)
         yield record

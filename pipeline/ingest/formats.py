@@ -5,4 +5,5 @@ from pipeline.ingest import (  # noqa: F401  (sniffers: most specific first)
     email,
     jsonl,
     meetings,
+    outlook,
 )
