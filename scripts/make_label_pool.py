@@ -292,22 +292,15 @@ def new_sources(args: argparse.Namespace) -> None:
 def reread(args: argparse.Namespace) -> None:
     """Batches for a blind second reading: every item first read as socialization or internalization and a
     random share of the others, in a new order, text only (the reader sees no label). The first readings are
-    data/seci's items, or the label files given with --reread-labels (a round's first readings)."""
+    the label files given with --reread-labels. (The second readings of rounds 1 to 4 were drawn the same way
+    from the de-duplicated items of data/seci/{train,dev}.jsonl as they were at commit 906fd91.)"""
     codes = {"S": "socialization", "I": "internalization"}
-    if args.reread_labels:
-        first = {}
-        for path in args.reread_labels:
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    key, mode = line.split("\t")[:2]
-                    first[key] = codes.get(mode, mode)
-    else:
-        first = {
-            r["provenance"]["key"]: r["mode"]
-            for split in ("train", "dev", "dev_in_domain")
-            if (args.out / f"{split}.jsonl").exists()
-            for r in map(json.loads, (args.out / f"{split}.jsonl").open(encoding="utf-8"))
-        }
+    first = {}
+    for path in args.reread_labels or []:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                key, mode = line.split("\t")[:2]
+                first[key] = codes.get(mode, mode)
     pool = {r["key"]: r for r in map(json.loads, (args.out / "pool.jsonl").open(encoding="utf-8"))}
     rng = random.Random(args.seed + 6)
     rows = [
