@@ -191,3 +191,28 @@ def test_a_reader_crash_is_one_error_line_not_the_end_of_the_run(tmp_path: Path,
     assert [Path(e.path).name for e in errors] == ["a.boom"]
     assert errors[0].reason == "parse" and "KeyError" in errors[0].error
     assert len(items) == 1 and summary.files == 2
+
+
+def test_files_whose_suffix_says_nothing_are_sniffed_by_content(tmp_path: Path) -> None:
+    # Each file under a name that no reader registers; the content decides the reader.
+    sniffed = {
+        "1354585346.000260:2,S": FIXTURES / "email" / "sniffed" / "email.02",
+        "captions": FIXTURES / "meetings" / "sniffed" / "typical",
+        "subtitles.sub": FIXTURES / "meetings" / "sniffed" / "subrip",
+        "youtube": FIXTURES / "meetings" / "sniffed" / "standup.sbv",
+        "notes": FIXTURES / "meetings" / "handmade" / "standup.txt",
+    }
+    for name, origin in sniffed.items():
+        shutil.copy(origin, tmp_path / name)
+    (tmp_path / "photo").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    items, errors, summary = run([tmp_path])
+    sources = {Path(i.path).name: i.source for i in items}
+    assert sources == {
+        "1354585346.000260:2,S": "email",
+        "captions": "meeting",
+        "subtitles.sub": "meeting",
+        "youtube": "meeting",
+        "notes": "meeting",
+    }
+    assert [(Path(e.path).name, e.reason) for e in errors] == [("photo", "unsupported")]
+    assert summary.files == summary.files_read + summary.errors

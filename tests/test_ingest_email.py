@@ -278,3 +278,75 @@ def test_enron_corpus_one_item_per_file_and_duplicates() -> None:
     print(f"enron: {sum(keys.values())} items, {duplicates} duplicate dedup_keys")
     # 55 messages share (From, Date, Subject); 8 of them differ in body (personalised mass mails, edits).
     assert 40 <= duplicates <= 55
+
+
+# --- sniffing by content where the suffix says nothing (issue 22) ---------------------------------
+
+SNIFFED = FIXTURES / "sniffed"
+
+
+def _ingest(paths: list[Path]) -> tuple[list, list]:
+    from pipeline.ingest import ingest
+    from pipeline.items import InputError, Item
+
+    records = list(ingest(paths))
+    return [r for r in records if isinstance(r, Item)], [r for r in records if isinstance(r, InputError)]
+
+
+@pytest.mark.parametrize(
+    ("name", "subject"),
+    [
+        ("maildir/bob/cur/1354585346.000260:2,", "Rollout checklist"),  # Maildir info suffix, not yet seen
+        ("maildir/bob/cur/1354585347.000261:2,S", "Re: Rollout checklist"),  # ... seen
+        ("email.02", "Budget review moved"),  # a suffix that means nothing
+        ("saved", "Flaky integration test"),  # one message saved with its mbox `From ` line
+        ("obsolete.eml", "Saying Hello"),  # RFC 5322 obsolete syntax: `From  : John Doe`
+        ("blank-first-line.eml", "Blank line first"),
+    ],
+)
+def test_raw_messages_are_read_whatever_their_name(name: str, subject: str) -> None:
+    items, errors = _ingest([SNIFFED / name])
+    assert errors == []
+    [item] = items
+    assert item.source == "email" and item.title == subject
+    assert item.authors and "@" in item.authors[0]
+
+
+def test_obsolete_header_syntax_keeps_sender_and_recipients() -> None:
+    [item] = _items(SNIFFED / "obsolete.eml")
+    assert item.authors == ["jdoe@machine.example"]
+    assert item.participants == ["mary@example.net"]
+    assert item.timestamp == datetime(1997, 11, 21, 15, 55, 6, tzinfo=UTC)
+    assert "say hello" in item.text
+
+
+def test_maildir_reply_is_stripped_and_threaded() -> None:
+    items, _ = _ingest([SNIFFED / "maildir"])
+    first, reply = sorted(items, key=lambda i: i.timestamp)
+    assert reply.thread == reply.parent == first.meta["message_id"] == "checklist-1@example.org"
+    assert "wiki" not in reply.text  # the quoted message is gone
+    assert first.team == reply.team == "bob"
+
+
+def test_netscape_mbox_named_txt_is_mail_not_a_document() -> None:
+    items, errors = _ingest([SNIFFED / "netscape.mbox.txt"])
+    assert errors == []
+    assert [i.source for i in items] == ["email", "email"]
+    assert [i.title for i in items] == ["Release notes draft", "Re: Release notes draft"]
+    # A body line that starts with "From " (no header after it) does not split the message.
+    assert "installer section" in items[0].text
+
+
+def test_mbox_txt_with_a_header_section_longer_than_the_sniffed_head() -> None:
+    path = SNIFFED / "archive.txt"
+    assert path.stat().st_size > 4096
+    assert sniff(_source(path))
+    items, errors = _ingest([path])
+    assert errors == []
+    assert [i.title for i in items] == ["Offsite agenda", "Re: Offsite agenda"]
+    assert items[1].parent == "agenda-1@example.com"
+
+
+def test_text_that_only_mentions_headers_is_not_mail(tmp_path: Path) -> None:
+    path = _write(tmp_path, "notes.02", b"Meeting notes\nFrom: the board\nTo: everyone\n\nNothing else.\n")
+    assert not sniff(_source(path))

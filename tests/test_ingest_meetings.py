@@ -19,6 +19,7 @@ from pipeline.ingest.meetings import (
     read_path,
     segment_turns,
 )
+from pipeline.items import Item
 
 FIXTURES = Path(__file__).parent / "fixtures" / "meetings"
 HANDMADE = FIXTURES / "handmade"
@@ -456,3 +457,53 @@ def test_segment_bounds_over_real_meetings() -> None:
             segments = segment_turns(turns, low, high)
             _check_bounds(segments, low, high)
             assert " ".join(t.text for s in segments for t in s).split() == " ".join(t.text for t in turns).split()
+
+
+# --- sniffing by content, SBV, byte-order marks (issue 22) ------------------------------------
+
+SNIFFED = FIXTURES / "sniffed"
+
+
+def _ingest_one(path: Path) -> Item:
+    from pipeline.ingest import ingest
+
+    records = list(ingest([path]))
+    assert [type(r).__name__ for r in records] == ["Item"], records
+    return records[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "speakers"),
+    [("typical", ["Ana Silva", "Tom Reed"]), ("subrip", ["Lena", "Marcus"]), ("standup.sbv", ["KIM", "RAJ"])],
+)
+def test_subtitles_are_read_by_content_or_sbv_suffix(name: str, speakers: list[str]) -> None:
+    item = _ingest_one(SNIFFED / name)
+    assert item.source == "meeting" and item.authors == speakers
+    assert item.start_seconds is not None and item.end_seconds is not None
+
+
+def test_sbv_speaker_changes_and_continued_cues() -> None:
+    item = _ingest_one(SNIFFED / "standup.sbv")
+    assert item.text.splitlines() == [
+        "KIM: Yesterday I finished the export job and wrote its tests. the review is still open.",
+        "RAJ: I paired with support on the login bug; we found the cause.",
+    ]
+    assert (item.start_seconds, item.end_seconds) == (0.599, 11.0)
+
+
+def test_sbv_without_timings_is_a_parse_error(tmp_path: Path) -> None:
+    with pytest.raises(UnreadableInput) as err:
+        read_path(_write(tmp_path, "x.sbv", b"just some words\nand more words\n"))
+    assert err.value.reason == "parse"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+@pytest.mark.parametrize("name", ["call.srt", "captions"])
+def test_every_byte_order_mark_is_decoded(tmp_path: Path, encoding: str, name: str) -> None:
+    text = (SNIFFED / "subrip").read_text(encoding="utf-8")
+    bom = {"utf-8-sig": b"", "utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}.get(encoding)
+    if bom is None:
+        bom = b"\xff\xfe\x00\x00" if encoding == "utf-32-le" else b"\x00\x00\xfe\xff"
+    item = _ingest_one(_write(tmp_path, name, bom + text.encode(encoding)))
+    assert item.authors == ["Lena", "Marcus"]
+    assert item.text.startswith("Lena: Morning everyone")

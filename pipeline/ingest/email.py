@@ -67,6 +67,7 @@ _OBSOLETE_FIELD = re.compile(rb"^([A-Za-z0-9][!-9;-~]{0,75})[ \t]+:", re.MULTILI
 # An mbox separator: `From sender date`, Netscape's `From - `; never an obsolete `From  : name` header.
 _MBOX_FROM = re.compile(rb"^From (?![ \t]*:)[ \t]*\S")
 _LEADING_BLANKS = re.compile(rb"\A(?:[ \t]*\r?\n)+")
+_SNIFF_BYTES = 4096  # what `Source.head()` reads by default
 _MBOX_SUFFIXES = (".mbox", ".mbx")
 _CLAIMED_SUFFIXES = (".eml", *_MBOX_SUFFIXES)
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Outlook .msg: read by pipeline/ingest/outlook.py
@@ -451,14 +452,16 @@ def message_item(
 # --- container formats ---------------------------------------------------------------------------
 
 
-def _looks_like_headers(head: bytes, min_known: int = 2) -> bool:
+def _looks_like_headers(head: bytes, min_known: int = 2, *, cut: bool | None = None) -> bool:
     """True when the head (after blank lines) opens with an RFC 822 header section naming known headers.
 
-    The section may run past the head (a long `Received:` chain): what was read must then be all headers.
+    The section may run past a `cut` head (a long `Received:` chain): 4 KiB of nothing but header
+    fields then need only one known name.
     """
+    cut = len(head) >= _SNIFF_BYTES if cut is None else cut
     names: set[str] = set()
     lines = _LEADING_BLANKS.sub(b"", head).replace(b"\r\n", b"\n").split(b"\n")
-    if not head.endswith(b"\n"):
+    if cut and not head.endswith(b"\n"):
         lines = lines[:-1]  # the last line of a cut head may be partial
     for number, line in enumerate(lines):
         if not line:
@@ -471,6 +474,8 @@ def _looks_like_headers(head: bytes, min_known: int = 2) -> bool:
         if not match:
             return False
         names.add(match.group(1).decode("ascii").lower())
+    else:
+        min_known = 1 if cut else min_known
     return len(names & _KNOWN_HEADERS) >= min_known
 
 
@@ -479,9 +484,9 @@ def _first_line(head: bytes) -> bytes:
 
 
 def _is_mbox_head(head: bytes) -> bool:
-    head = _LEADING_BLANKS.sub(b"", head)
-    first, _, rest = head.partition(b"\n")
-    return bool(_MBOX_FROM.match(first)) and _looks_like_headers(rest)
+    cut = len(head) >= _SNIFF_BYTES
+    first, _, rest = _LEADING_BLANKS.sub(b"", head).partition(b"\n")
+    return bool(_MBOX_FROM.match(first)) and _looks_like_headers(rest, cut=cut)
 
 
 def sniff(source: Source) -> bool:

@@ -557,8 +557,14 @@ def _read_captions(source: Source, fmt: str) -> Iterator[Item]:
     for caption in captions:
         start = caption.start_time.in_milliseconds() / 1000
         end = caption.end_time.in_milliseconds() / 1000
-        raw = caption.raw_text if fmt == "vtt" else _SBV_SPEAKER_CHANGE.sub("", caption.raw_text)
-        turns.extend(_cue_turns(raw, start, end))
+        if fmt == "vtt":
+            turns.extend(_cue_turns(caption.raw_text, start, end))
+            continue
+        raw, changed = _SBV_SPEAKER_CHANGE.subn("", caption.raw_text)
+        cue = _cue_turns(raw, start, end)
+        if not changed and turns:  # no `>>`: the speaker of the cue before goes on
+            cue = [replace(t, speaker=turns[-1].speaker) if t.speaker == _UNKNOWN_SPEAKER else t for t in cue]
+        turns.extend(cue)
     if not any(t.text for t in turns):
         raise UnreadableInput("empty", "no cues with text")
     meeting_id = source.path.stem
