@@ -270,7 +270,7 @@ def score(
     dtype: DtypeOpt = "auto",
 ) -> None:
     """Score one input: its SECI mode, probabilities and deliberate metaphors, per item and overall."""
-    from pipeline.classify.batch import ModelNotFound, Scorer
+    from pipeline.classify.rows import ModelNotFound, Scorer
     from pipeline.classify.score import MAX_STDIN_CHARS, ScoreError, score_path, score_text
 
     if path != "-" and not Path(path).exists():
@@ -354,7 +354,7 @@ def batch(
     """Score every item of an archive into --out, streaming; resumable after a crash with --resume."""
     from rich.progress import TimeRemainingColumn
 
-    from pipeline.classify.batch import BatchProgress, ModelNotFound, OutputExists, run_batch
+    from pipeline.classify.batch import BatchOptions, BatchProgress, ModelNotFound, OutputExists, run_batch
     from pipeline.ingest import IngestOptions
 
     options = IngestOptions.from_yaml(config) if config.exists() else IngestOptions()
@@ -382,9 +382,7 @@ def batch(
             progress.update(task, total=state.files_total, completed=state.files_done, stats=stats)
 
         try:
-            summary = run_batch(
-                inputs,
-                out,
+            batch_options = BatchOptions(
                 model_dir=model,
                 fmt=fmt,
                 teams=teams,
@@ -399,8 +397,8 @@ def batch(
                 ingest_options=options,
                 ray_actors=ray_actors,
                 ray_address=ray_address,
-                progress=on_progress,
             )
+            summary = run_batch(inputs, out, batch_options, progress=on_progress)
         except (ModelNotFound, OutputExists, ValueError) as exc:
             err.print(f"[red]{exc}")
             raise typer.Exit(2) from None

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_inference import default_sources, emit, load_model, real_items  # noqa: E402
 
-from pipeline.classify.batch import Scorer  # noqa: E402
 from pipeline.classify.engine import predictions as engine_predictions  # noqa: E402
+from pipeline.classify.rows import Scorer  # noqa: E402
 from pipeline.items import Item  # noqa: E402
 
 log = logging.getLogger("bench")
@@ -83,8 +83,8 @@ def write_archive(pool: list[Item], n: int, folder: Path, seed: int = 0) -> int:
 def gate_report(scorer: Scorer, items: list[Item]) -> str:
     """How the metaphor rules' sentence gate (`prefilter`) compares with parsing every sentence, on these items."""
 
-    from pipeline.classify.batch import token_scores
     from pipeline.classify.metaphor import DeliberateMetaphorDetector
+    from pipeline.classify.rows import token_scores
 
     gated = scorer.detector
     texts = [i.text for i in items]
@@ -107,7 +107,7 @@ def gate_report(scorer: Scorer, items: list[Item]) -> str:
 
 def tokens_report(scorer: Scorer, items: list[Item]) -> str:
     """How building `metaphor_tokens` from the flagged words only compares with a `TokenScore` per word."""
-    from pipeline.classify.batch import flagged_tokens, token_scores
+    from pipeline.classify.rows import flagged_tokens, token_scores
 
     texts = [i.text for i in items]
     predictions = scorer.engine.predict(texts)

@@ -20,19 +20,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pipeline.aggregate.ba import BA_TYPES
 from pipeline.aggregate.results import load_results
-from pipeline.classify.batch import (
-    OutputExists,
-    ResultStore,
-    Scorer,
-    flagged_tokens,
-    item_key,
-    metaphor_detector,
-    row_schema,
-    run_batch,
-    token_scores,
-)
+from pipeline.classify.batch import run_batch
 from pipeline.classify.engine import Engine
 from pipeline.classify.metaphor import DeliberateMetaphorDetector, MetaphorResult
+from pipeline.classify.rows import Scorer, flagged_tokens, metaphor_detector, row_schema, token_scores
+from pipeline.classify.store import OutputExists, ResultStore, item_key
 from pipeline.ingest import ingest
 from pipeline.items import Item
 

