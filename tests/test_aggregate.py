@@ -279,12 +279,18 @@ def test_undated_item_borrows_its_threads_stamp_and_team_stays_on_the_time_axis(
     assert trading.open_turn_stage == "socialization"
 
 
-def test_team_with_an_undated_thread_falls_back_to_thread_order_without_crashing():
+def test_team_with_an_undated_thread_keeps_its_time_axis_and_lists_the_thread_apart():
+    # issue 25: one undated thread used to switch the whole team to thread order
     agg = aggregate(load_results(FIXTURES / "email"))
     legal = agg.timeline[agg.timeline["team"] == "Legal"]
-    assert set(legal["axis"]) == {"ordinal"}
-    assert legal["period"].tolist() == ["memo-1", "memo-2"]  # the dated thread first
-    assert "".join(m[0].upper() for m in _team(agg, "Legal").mode_sequence) == "ECI"
+    assert set(legal["axis"]) == {"time"}
+    assert legal["items"].sum() == 1  # the dated memo-1 thread
+    undated = agg.undated[agg.undated["team"] == "Legal"]
+    assert sorted(undated["id"]) == ["l1", "l3"] and set(undated["thread_key"]) == {"memo-2"}
+    team = _team(agg, "Legal")
+    assert (team.axis, team.items, team.undated) == ("time", 3, 2)
+    assert team.mode_sequence == ["externalization"]  # the sequence needs an order; undated items have none
+    assert team.shares["combination"] == pytest.approx((0.1 + 0.7 + 0.1) / 3)  # shares count every item
 
 
 @pytest.mark.parametrize(("days", "expected"), [(0, "D"), (61, "D"), (62, "W"), (729, "W"), (730, "M"), (3000, "M")])

@@ -6,9 +6,9 @@ results") plus `thread`, `position`, `title`, `medium`, `meta`, `start_seconds` 
 
 The table `load_results` returns always has the same columns, whatever the input lacked:
 `p_socialization` ... `p_internalization` (the probabilities, normalized to sum to 1), `mode`
-(one of `MODES`), `timestamp` (timezone-aware UTC, `NaT` when unknown or unparsable), `authors`
-and `participants` (lists), `meta` (dict), `metaphor` (bool), `position` (int), and the string
-columns `id`, `source`, `path`, `team`, `thread`, `title`, `medium`, `ba`.
+(one of `MODES`), `timestamp` (timezone-aware UTC, `NaT` when unknown, unparsable or a placeholder
+before 1980-01-02), `authors` and `participants` (lists), `meta` (dict), `metaphor` (bool),
+`position` (int), and the string columns `id`, `source`, `path`, `team`, `thread`, `title`, `medium`, `ba`, `model`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+
+from pipeline.ingest.dates import LATEST_YEAR, PLACEHOLDER_BEFORE
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +53,12 @@ _COLUMNS = (
     "meta",
     "start_seconds",
     "end_seconds",
+    "model",
 )
 # One results line is one item; a line this long is damage, not data.
 MAX_LINE_BYTES = 16 * 1024 * 1024
 NO_TEAM = "(no team)"
+PLACEHOLDER = pd.Timestamp(PLACEHOLDER_BEFORE)
 
 
 class ResultsNotFound(FileNotFoundError):
@@ -159,7 +163,7 @@ def normalize_results(frame: pd.DataFrame) -> pd.DataFrame:
     n = len(frame)
     out = pd.DataFrame(index=pd.RangeIndex(n))
     out["id"] = [_as_text(v) or f"row-{i}" for i, v in enumerate(frame["id"])]
-    for column in ("source", "path", "thread", "title", "ba"):
+    for column in ("source", "path", "thread", "title", "ba", "model"):
         out[column] = pd.Series([_as_text(v) for v in frame[column]], dtype=object)
     out["team"] = pd.Series([_as_text(v) or NO_TEAM for v in frame["team"]], dtype=object)
     out["medium"] = pd.Series([_as_text(v) or "virtual" for v in frame["medium"]], dtype=object)
@@ -172,7 +176,11 @@ def normalize_results(frame: pd.DataFrame) -> pd.DataFrame:
     bad = int((raw_stamps.notna() & stamps.isna()).sum())
     if bad:
         log.warning("%d timestamps could not be parsed as ISO 8601; those items count as undated", bad)
-    out["timestamp"] = stamps
+    # Enron's 1979-12-31 and a zero PDF date are placeholders, not dates (pipeline/ingest/dates.py).
+    placeholder = stamps.notna() & ((stamps < PLACEHOLDER) | (stamps.dt.year > LATEST_YEAR))
+    if placeholder.any():
+        log.info("%d placeholder timestamps (before 1980-01-02) count as undated", int(placeholder.sum()))
+    out["timestamp"] = stamps.mask(placeholder)
 
     positions = pd.to_numeric(frame["position"], errors="coerce").fillna(0)
     out["position"] = positions.astype(np.int64)

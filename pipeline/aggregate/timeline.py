@@ -1,27 +1,37 @@
 """Per-team timelines and spiral metrics over normalized result rows (`load_results`).
 
+**Threads and people first.** E-mail rows get their conversation's root as thread
+(`pipeline.ingest.threads.resolve_threads`, from the `meta` the reader writes, so every message of a
+conversation shares one id whatever References style its client used), and every row gets its
+`people`: one id per person, lists and bulk senders left out (`pipeline.aggregate.people`, with the
+teams file's aliases). Participant counts, ba, turn sizes and amplification count these people.
+
 **Time axis.** Each team gets one of two axes:
 
-* `time`: when every item of the team has a timestamp, its own or one borrowed from its thread
-  (an undated item takes the nearest earlier dated item's stamp in the same thread, by `position`,
-  else the nearest later one). Items are ordered by (timestamp, thread, position, id) and binned
-  into calendar periods of `freq`: `D` (days), `W` (weeks, Monday to Sunday) or `M` (months).
-  `auto` chooses one from the span of all dated items: D under 62 days, W under 730 days, else M.
-* `ordinal`: when any item of the team stays undated (the AMI meetings have no dates at all). Each
-  thread is one period; threads are ordered by their earliest timestamp where they have one (those
-  come first), then by natural order of the thread id (`ES2002a` < `ES2002b` < `ES2002d` <
-  `ES2002d2`), and items inside a thread by (position, id). A team with some dated and some
-  undated threads is thus ordered, never dropped.
+* `time`: when at least one item of the team has a timestamp. An undated item takes the stamp of
+  the nearest earlier dated item in its thread (by `position`), else the nearest later one; an item
+  whose thread has no date at all is *undated*: it is kept apart (`Aggregation.undated`, listed in
+  the report and counted in the team's items and shares) and never switches the team to the
+  ordinal axis. Placed items are ordered by (timestamp, thread, position, id) and binned into
+  calendar periods of `freq`: `D` (days), `W` (weeks, Monday to Sunday) or `M` (months). `auto`
+  chooses one from the span of all dated items: D under 62 days, W under 730 days, else M.
+* `ordinal`: when no item of the team has a date (the AMI meetings have none). Each thread is one
+  period; threads are ordered by natural order of the thread id (`ES2002a` < `ES2002b` <
+  `ES2002d` < `ES2002d2`), items inside a thread by (position, id).
 
-An item's thread is its `thread`, else its `meta["meeting"]`, else its path, else its id.
+An item's thread is its (resolved) `thread`, else its `meta["meeting"]`, else its path, else its id.
 
-**Per period** (`timeline_table`): items; distinct participants (authors and participants, counted
-once); soft counts (the sum of each mode's probability, so an uncertain item weighs less) and shares
-(soft count / items); the dominant mode (largest soft count, ties to the earlier mode in S, E, C, I
-order); the metaphor rate (share of items with `metaphor` true); the count of items in each ba.
+**Per period** (`timeline_table`): items; distinct people; soft counts (the sum of each mode's
+probability, so an uncertain item weighs less) and shares (soft count / items) with an interval
+(`share_<mode>_low`/`_high`, `pipeline.aggregate.intervals`: bootstrap over items, widened by the
+model's measured confusion); `sparse` when the period has fewer than `min_period_items` items (the
+report greys those: a share of one item says nothing); the dominant mode (largest soft count, ties
+to the earlier mode in S, E, C, I order); the metaphor rate (share of items with `metaphor` true);
+the count of items in each ba; `period_end` (the start of the next calendar period on the time axis).
 
 **Ba** is recomputed for every row with `ba_of(people, medium)`, where `medium` is the row's own
-unless `media` maps the row's `source` to another one.
+unless `media` maps the row's `source` to another one, and an item that reached a list or a crowd
+(`audience`) counts as collective.
 """
 
 from __future__ import annotations
@@ -35,9 +45,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline.aggregate import spiral
-from pipeline.aggregate.ba import BA_TYPES, ba_of
+from pipeline.aggregate.ba import BA_TYPES, INDIVIDUAL_MAX_PEOPLE, ba_of
+from pipeline.aggregate.intervals import share_intervals
+from pipeline.aggregate.people import resolve_people
 from pipeline.aggregate.results import MODES, PROB_COLUMNS
 from pipeline.ingest.teams import TeamRules
+from pipeline.ingest.threads import message_of, resolve_threads
 from pipeline.items import MEDIA, SOURCES, Item
 
 log = logging.getLogger(__name__)
@@ -45,6 +58,8 @@ log = logging.getLogger(__name__)
 FREQS = ("auto", "D", "W", "M")
 DAILY_MAX_DAYS = 62
 WEEKLY_MAX_DAYS = 730
+MIN_PERIOD_ITEMS = 5
+_PERIOD_LENGTH = {"D": pd.DateOffset(days=1), "W": pd.DateOffset(weeks=1), "M": pd.DateOffset(months=1)}
 
 
 def natural_key(text: str) -> tuple[tuple[int, int, str], ...]:
@@ -70,7 +85,14 @@ def resolve_freq(freq: str, stamps: pd.Series) -> str:
 
 
 def people_of(authors: list[str], participants: list[str]) -> set[str]:
+    """The raw strings of an item's people (before `resolve_people` merges them)."""
     return {p for p in (*authors, *participants) if p}
+
+
+def _people_column(frame: pd.DataFrame) -> list[list[str]]:
+    if "people" in frame.columns:
+        return list(frame["people"])
+    return [sorted(people_of(a, p)) for a, p in zip(frame["authors"], frame["participants"], strict=True)]
 
 
 def apply_media_and_ba(frame: pd.DataFrame, media: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -78,14 +100,32 @@ def apply_media_and_ba(frame: pd.DataFrame, media: Mapping[str, str] | None = No
     frame = frame.copy()
     if media:
         frame["medium"] = [media.get(src, med) for src, med in zip(frame["source"], frame["medium"], strict=True)]
+    audience = frame["audience"] if "audience" in frame.columns else [False] * len(frame)
     ba = []
-    for authors, participants, medium in zip(frame["authors"], frame["participants"], frame["medium"], strict=True):
+    for people, crowd, medium in zip(_people_column(frame), audience, frame["medium"], strict=True):
+        # a message to a list reached a collective, however few of its people are known
+        n = max(len(people), INDIVIDUAL_MAX_PEOPLE + 1) if crowd else len(people)
         try:
-            ba.append(ba_of(len(people_of(authors, participants)), medium))
+            ba.append(ba_of(n, medium))
         except ValueError:
             log.warning("unknown medium %r counted as virtual", medium)
-            ba.append(ba_of(len(people_of(authors, participants)), "virtual"))
+            ba.append(ba_of(n, "virtual"))
     frame["ba"] = ba
+    return frame
+
+
+def resolve_email_threads(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give every e-mail row its conversation's root as `thread` (`pipeline.ingest.threads`)."""
+    messages = [
+        m
+        for key, meta, title, stamp in zip(frame["id"], frame["meta"], frame["title"], frame["timestamp"], strict=True)
+        if (m := message_of(key, meta, title, stamp))
+    ]
+    if not messages:
+        return frame
+    resolved = resolve_threads(messages)
+    frame = frame.copy()
+    frame["thread"] = [resolved.get(key, thread) for key, thread in zip(frame["id"], frame["thread"], strict=True)]
     return frame
 
 
@@ -111,11 +151,14 @@ def apply_team_rules(frame: pd.DataFrame, rules: TeamRules) -> pd.DataFrame:
 
 
 def order_items(frame: pd.DataFrame, freq: str = "auto") -> tuple[pd.DataFrame, str | None]:
-    """Add `axis`, `thread_key`, `order`, `period`, `period_index`, `period_start` (rules above).
+    """Add `axis`, `thread_key`, `stamp`, `order`, `period`, `period_index`, `period_start` (rules above).
 
     Returns the ordered table (teams by descending item count, then name; items in team order) and
-    the concrete freq used for teams on the time axis (None when no team is).
+    the concrete freq used for teams on the time axis (None when no team is). Undated items of a
+    team on the time axis are in the table with `placed` False and no period (`split_undated`).
     """
+    if freq not in FREQS:
+        raise ValueError(f"unknown freq {freq!r}; expected one of {FREQS}")
     frame = frame.copy()
     frame["thread_key"] = [
         thread or meta.get("meeting") or path or item_id
@@ -126,16 +169,16 @@ def order_items(frame: pd.DataFrame, freq: str = "auto") -> tuple[pd.DataFrame, 
     frame["stamp"] = by_thread.ffill()
     frame["stamp"] = frame.groupby(["team", "thread_key"], sort=False)["stamp"].bfill()
 
-    dated = frame.groupby("team")["stamp"].transform(lambda s: s.notna().all())
+    dated = frame.groupby("team")["stamp"].transform(lambda s: s.notna().any())
     frame["axis"] = np.where(dated, "time", "ordinal")
-    time_rows = frame["axis"] == "time"
+    frame["placed"] = (frame["axis"] == "ordinal") | frame["stamp"].notna()
+    time_rows = (frame["axis"] == "time") & frame["placed"]
     resolved = resolve_freq(freq, frame.loc[time_rows, "stamp"]) if time_rows.any() else None
-    if freq not in FREQS:
-        raise ValueError(f"unknown freq {freq!r}; expected one of {FREQS}")
 
     teams: list[pd.DataFrame] = []
     for _, team in frame.groupby("team", sort=False):
-        first_stamp = team.groupby("thread_key")["stamp"].min()
+        placed, apart = team[team["placed"]], team[~team["placed"]]
+        first_stamp = placed.groupby("thread_key")["stamp"].min()
         nanos = first_stamp.to_numpy(dtype="datetime64[ns]").astype(np.int64)
         undated = first_stamp.isna().to_numpy()
         thread_order = sorted(
@@ -148,26 +191,34 @@ def order_items(frame: pd.DataFrame, freq: str = "auto") -> tuple[pd.DataFrame, 
             )
         )
         rank = {entry[-1]: i for i, entry in enumerate(thread_order)}
-        team = team.assign(thread_rank=team["thread_key"].map(rank))
-        if team["axis"].iat[0] == "time":
-            team = team.sort_values(["stamp", "thread_rank", "position", "id"], kind="stable")
-            naive = team["stamp"].dt.tz_convert("UTC").dt.tz_localize(None)
+        placed = placed.assign(thread_rank=placed["thread_key"].map(rank))
+        if placed["axis"].iat[0] == "time":
+            placed = placed.sort_values(["stamp", "thread_rank", "position", "id"], kind="stable")
+            naive = placed["stamp"].dt.tz_convert("UTC").dt.tz_localize(None)
             starts = naive.dt.to_period(resolved).dt.start_time.dt.tz_localize("UTC")
             fmt = "%Y-%m" if resolved == "M" else "%Y-%m-%d"
-            team = team.assign(period_start=starts, period=starts.dt.strftime(fmt))
+            placed = placed.assign(period_start=starts, period=starts.dt.strftime(fmt))
         else:
-            team = team.sort_values(["thread_rank", "position", "id"], kind="stable")
-            team = team.assign(period_start=team["thread_key"].map(first_stamp), period=team["thread_key"])
-        team = team.assign(
-            order=np.arange(len(team)),
-            period_index=pd.factorize(team["period"])[0],
+            placed = placed.sort_values(["thread_rank", "position", "id"], kind="stable")
+            placed = placed.assign(period_start=placed["thread_key"].map(first_stamp), period=placed["thread_key"])
+        placed = placed.assign(order=np.arange(len(placed)), period_index=pd.factorize(placed["period"])[0])
+        apart = apart.sort_values(["thread_key", "position", "id"], kind="stable").assign(
+            thread_rank=-1, order=-1, period_index=-1, period="undated", period_start=pd.NaT
         )
-        teams.append(team)
+        teams.append(pd.concat([placed, apart]) if len(apart) else placed)
     if not teams:
-        return frame.assign(order=[], period=[], period_index=[], period_start=[], thread_rank=[]), resolved
+        empty = frame.assign(order=[], period=[], period_index=[], period_start=[], thread_rank=[])
+        return empty.drop(columns=["thread_rank"]), resolved
     teams.sort(key=lambda t: (-len(t), str(t["team"].iat[0])))
     ordered = pd.concat(teams, ignore_index=True)
+    ordered["period_start"] = pd.to_datetime(ordered["period_start"], utc=True)
     return ordered.drop(columns=["thread_rank"]), resolved
+
+
+def split_undated(ordered: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(placed rows in team order, undated rows of teams on the time axis)."""
+    placed = ordered["placed"].astype(bool)
+    return ordered[placed].reset_index(drop=True), ordered[~placed].reset_index(drop=True)
 
 
 def _dominant(soft: np.ndarray) -> str:
@@ -181,19 +232,37 @@ TIMELINE_COLUMNS = (
     "period_index",
     "period",
     "period_start",
+    "period_end",
     "items",
+    "sparse",
     "participants",
     "threads",
     *(f"soft_{m}" for m in MODES),
     *(f"share_{m}" for m in MODES),
+    *(f"share_{m}_{bound}" for m in MODES for bound in ("low", "high")),
     "dominant",
     "metaphor_rate",
     *(f"ba_{b}" for b in BA_TYPES),
 )
 
 
-def timeline_table(ordered: pd.DataFrame) -> pd.DataFrame:
-    """One row per team and period, with the columns described in the module docstring."""
+def interval_columns(rows: pd.DataFrame, confusion: np.ndarray | None) -> dict[str, tuple[float, float]]:
+    """`{mode: (low, high)}` for the rows' mode shares (`pipeline.aggregate.intervals`)."""
+    probs = rows[list(PROB_COLUMNS)].to_numpy(dtype=float)
+    predicted = np.array([MODES.index(m) for m in rows["mode"]], dtype=int) if len(rows) else None
+    low, high = share_intervals(probs, predicted, confusion)
+    return {mode: (float(low[i]), float(high[i])) for i, mode in enumerate(MODES)}
+
+
+def timeline_table(
+    ordered: pd.DataFrame,
+    confusion: np.ndarray | None = None,
+    min_period_items: int = MIN_PERIOD_ITEMS,
+    freq: str | None = None,
+) -> pd.DataFrame:
+    """One row per team and period of the placed rows, with the columns the module docstring lists."""
+    if "placed" in ordered.columns:
+        ordered = ordered[ordered["placed"].astype(bool)]
     keys = ["team", "period_index"]
     groups = ordered.groupby(keys, sort=False)
     # "axis" is also a keyword of `agg`, hence the rename afterwards
@@ -208,10 +277,10 @@ def timeline_table(ordered: pd.DataFrame) -> pd.DataFrame:
     people = pd.DataFrame(
         [
             (team, period, person)
-            for team, period, authors, participants in zip(
-                ordered["team"], ordered["period_index"], ordered["authors"], ordered["participants"], strict=True
+            for team, period, persons in zip(
+                ordered["team"], ordered["period_index"], _people_column(ordered), strict=True
             )
-            for person in people_of(authors, participants)
+            for person in persons
         ],
         columns=[*keys, "person"],
     )
@@ -220,6 +289,11 @@ def timeline_table(ordered: pd.DataFrame) -> pd.DataFrame:
     for i, mode in enumerate(MODES):
         table[f"soft_{mode}"] = soft[PROB_COLUMNS[i]]
         table[f"share_{mode}"] = soft[PROB_COLUMNS[i]] / table["items"]
+    bounds = {key: interval_columns(rows, confusion) for key, rows in groups}
+    for mode in MODES:
+        table[f"share_{mode}_low"] = [bounds[key][mode][0] for key in table.index]
+        table[f"share_{mode}_high"] = [bounds[key][mode][1] for key in table.index]
+    table["sparse"] = table["items"] < min_period_items
     # argmax returns the first maximum, which is the tie rule documented above
     table["dominant"] = [MODES[i] for i in soft.to_numpy().argmax(axis=1)] if len(soft) else []
     ba = ordered.groupby([*keys, "ba"], sort=False).size().unstack(fill_value=0).reindex(table.index, fill_value=0)
@@ -227,6 +301,12 @@ def timeline_table(ordered: pd.DataFrame) -> pd.DataFrame:
         table[f"ba_{name}"] = ba.get(name, 0)
     table = table.rename(columns={"time_axis": "axis"}).reset_index()
     table["period_start"] = pd.to_datetime(table["period_start"], utc=True)
+    if freq in _PERIOD_LENGTH:
+        ends = [s + _PERIOD_LENGTH[freq] if a == "time" and pd.notna(s) else pd.NaT
+                for s, a in zip(table["period_start"], table["axis"], strict=True)]  # fmt: skip
+        table["period_end"] = pd.to_datetime(pd.Series(ends, dtype=object), utc=True)
+    else:
+        table["period_end"] = pd.Series(pd.NaT, index=table.index, dtype="datetime64[ns, UTC]")
     table["metaphor_rate"] = table["metaphor_rate"].astype(float)
     return table.reindex(columns=list(TIMELINE_COLUMNS))
 
@@ -276,6 +356,11 @@ class TeamMetrics:
     period_coherence: float | None
     ba_counts: dict[str, int]
     mode_sequence: list[str] = field(repr=False)
+    undated: int = 0  # items kept apart: on the time axis, in no dated thread
+    shares_low: dict[str, float] = field(default_factory=dict)
+    shares_high: dict[str, float] = field(default_factory=dict)
+    sparse_periods: int = 0  # periods with fewer than min_period_items items
+    people: list[str] = field(default_factory=list, repr=False)  # the team's person ids, sorted
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -286,11 +371,20 @@ def _iso(stamp: object) -> str | None:
 
 
 def team_metrics(
-    team_rows: pd.DataFrame, team_timeline: pd.DataFrame, max_detour: int = spiral.DEFAULT_MAX_DETOUR
+    team_rows: pd.DataFrame,
+    team_timeline: pd.DataFrame,
+    max_detour: int = spiral.DEFAULT_MAX_DETOUR,
+    undated_rows: pd.DataFrame | None = None,
+    confusion: np.ndarray | None = None,
 ) -> TeamMetrics:
-    """Spiral metrics for one team's ordered rows (from `order_items`) and its timeline rows."""
+    """Spiral metrics for one team's placed rows (from `order_items`), its timeline rows and its undated
+    rows (counted in items, people and shares; not in the sequence of modes, which needs an order)."""
+    if "placed" in team_rows.columns:
+        team_rows = team_rows[team_rows["placed"].astype(bool)]
+    every = team_rows if undated_rows is None or undated_rows.empty else pd.concat([team_rows, undated_rows])
     modes = [spiral.mode_index(m) for m in team_rows["mode"]]
-    people = [people_of(a, p) for a, p in zip(team_rows["authors"], team_rows["participants"], strict=True)]
+    people = [set(p) for p in _people_column(team_rows)]
+    everyone = set().union(*(set(p) for p in _people_column(every)))
     scan = spiral.find_turns(modes, max_detour=max_detour)
     axis = team_rows["axis"].iat[0]
     stamps = team_rows["stamp"].tolist()
@@ -319,18 +413,19 @@ def team_metrics(
     period_matrix = spiral.transition_matrix(team_timeline["dominant"].tolist())
     slope = spiral.amplification([t.participants for t in turns])
     stall = spiral.stall_mode(scan.stalls)
-    soft = team_rows[list(PROB_COLUMNS)].to_numpy().sum(axis=0)
-    counts = team_rows["ba"].value_counts()
+    soft = every[list(PROB_COLUMNS)].to_numpy().sum(axis=0)
+    counts = every["ba"].value_counts()
+    bounds = interval_columns(every, confusion)
     return TeamMetrics(
         team=str(team_rows["team"].iat[0]),
         axis=axis,
-        items=len(team_rows),
-        participants=len(set().union(*people)),
+        items=len(every),
+        participants=len(everyone),
         periods=len(team_timeline),
         first_period=str(periods[0]),
         last_period=str(periods[-1]),
         dominant_mode=_dominant(soft),
-        shares={mode: float(soft[i] / len(team_rows)) for i, mode in enumerate(MODES)},
+        shares={mode: float(soft[i] / len(every)) for i, mode in enumerate(MODES)},
         turns_completed=len(turns),
         turns=turns,
         stall_mode=MODES[stall] if stall is not None else None,
@@ -341,23 +436,29 @@ def team_metrics(
         backward=backward,
         amplification=slope,
         amplification_positive=(slope > 0) if slope is not None else None,
-        metaphor_rate=float(team_rows["metaphor"].mean()),
+        metaphor_rate=float(every["metaphor"].mean()),
         transitions=matrix.tolist(),
         period_transitions=period_matrix.tolist(),
         period_coherence=spiral.coherence(period_matrix),
         ba_counts={ba: int(counts.get(ba, 0)) for ba in BA_TYPES},
         mode_sequence=[MODES[m] for m in modes],
+        undated=len(every) - len(team_rows),
+        shares_low={mode: low for mode, (low, _) in bounds.items()},
+        shares_high={mode: high for mode, (_, high) in bounds.items()},
+        sparse_periods=int(team_timeline["sparse"].sum()) if "sparse" in team_timeline else 0,
+        people=sorted(everyone),
     )
 
 
 @dataclass
 class Aggregation:
-    """The ordered rows, the timeline table and each team's metrics (teams by item count)."""
+    """The placed rows in team order, the undated rows, the timeline table and each team's metrics."""
 
     items: pd.DataFrame
     timeline: pd.DataFrame
     teams: list[TeamMetrics]
     freq: str | None
+    undated: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def aggregate(
@@ -366,15 +467,30 @@ def aggregate(
     media: Mapping[str, str] | None = None,
     team_rules: TeamRules | None = None,
     max_detour: int = spiral.DEFAULT_MAX_DETOUR,
+    *,
+    confusion: np.ndarray | None = None,
+    min_period_items: int = MIN_PERIOD_ITEMS,
 ) -> Aggregation:
-    """Teams, ba, order, periods, timeline and spiral metrics over normalized result rows."""
+    """Threads, people, teams, ba, order, periods, timeline and spiral metrics over normalized rows.
+
+    `confusion` is the model's measured confusion matrix (rows true, columns predicted; the model
+    card's), which widens the share intervals; without it they cover sampling only.
+    """
+    if freq not in FREQS:
+        raise ValueError(f"unknown freq {freq!r}; expected one of {FREQS}")
+    frame = resolve_email_threads(frame)
     if team_rules is not None:
         frame = apply_team_rules(frame, team_rules)
+    frame = resolve_people(frame, team_rules.aliases if team_rules is not None else ())
     frame = apply_media_and_ba(frame, media)
     ordered, resolved = order_items(frame, freq)
-    timeline = timeline_table(ordered)
+    placed, undated = split_undated(ordered)
+    timeline = timeline_table(placed, confusion, min_period_items, resolved)
     metrics = []
     timeline_by_team = dict(list(timeline.groupby("team", sort=False)))
-    for team, rows in ordered.groupby("team", sort=False):
-        metrics.append(team_metrics(rows, timeline_by_team[team], max_detour=max_detour))
-    return Aggregation(items=ordered, timeline=timeline, teams=metrics, freq=resolved)
+    undated_by_team = dict(list(undated.groupby("team", sort=False))) if len(undated) else {}
+    for team, rows in placed.groupby("team", sort=False):
+        metrics.append(
+            team_metrics(rows, timeline_by_team[team], max_detour, undated_by_team.get(team), confusion=confusion)
+        )
+    return Aggregation(items=placed, timeline=timeline, teams=metrics, freq=resolved, undated=undated)

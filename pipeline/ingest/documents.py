@@ -7,8 +7,9 @@ on their own are merged into the next one, sections too long are cut into window
 paragraphs, and documents without headings become windows of paragraphs.
 
 Format-specific metadata understood here: YAML front matter, the PEP header block, the Rust RFC
-header list, dates in minutes' file names (`2015-05-27.md`, `interim-20-05/`) or first headings,
-and attendee lists ("Present", "Attendees", "Participants", IETF "Blue Sheet").
+header list, dates in minutes' file names (`2015-05-27.md`, `interim-20-05/`) or first headings
+(pipeline/ingest/dates.py: a date in the file name or a folder above it, ISO or spelled), and
+attendee lists ("Present", "Attendees", "Participants", IETF "Blue Sheet").
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import re
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
 from pipeline.ingest.base import Source, UnreadableInput, normalize_whitespace, register, word_count
+from pipeline.ingest.dates import as_utc, date_from_path, date_in_text, utc_date
 from pipeline.items import Item
 
 log = logging.getLogger(__name__)
@@ -207,74 +209,10 @@ def _windows(paragraphs: list[str], min_words: int, max_words: int) -> list[list
 # ---------------------------------------------------------------------------------------------
 # Metadata helpers
 
-_MONTHS = {
-    m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
-}
-_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
-_DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})\s+{_MONTH},?\s+(\d{{4}})\b", re.IGNORECASE)
-_MONTH_DAY_YEAR = re.compile(rf"\b{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.IGNORECASE)
-_ISO_DATE = re.compile(r"(?<!\d)(\d{4})([-/])(\d{1,2})\2(\d{1,2})(?!\d)")
-_DMY_NUMERIC = re.compile(r"(?<!\d)(\d{1,2})([-/.])(\d{1,2})\2(\d{4})(?!\d)")
-_INTERIM = re.compile(r"^interim-(\d{2})-(\d{2})$")
 _MINUTES_HINT = re.compile(r"minutes|meeting", re.IGNORECASE)
-
-
-def _utc_date(year: int, month: int, day: int) -> datetime | None:
-    try:
-        return datetime(year, month, day, tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def _as_utc(value: object) -> datetime | None:
-    """A date or datetime from metadata as an aware datetime; a bare date is midnight UTC."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return _as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
-        except ValueError:
-            return date_in_text(text)
-    return None
-
-
-def date_in_text(text: str) -> datetime | None:
-    """The first date written as 2017-11-13, 13 November 2017 or November 13, 2017 in the text."""
-    found: list[tuple[int, datetime]] = []
-    if m := _ISO_DATE.search(text):
-        stamp = _utc_date(int(m[1]), int(m[3]), int(m[4]))
-        if stamp:
-            found.append((m.start(), stamp))
-    # Day first, as written outside the US (`23-07-2014`); an ambiguous `03-07-2014` is read the same way.
-    if m := _DMY_NUMERIC.search(text):
-        stamp = _utc_date(int(m[4]), int(m[3]), int(m[1]))
-        if stamp:
-            found.append((m.start(), stamp))
-    if m := _DAY_MONTH_YEAR.search(text):
-        stamp = _utc_date(int(m[3]), _MONTHS[m[2].lower()[:3]], int(m[1]))
-        if stamp:
-            found.append((m.start(), stamp))
-    if m := _MONTH_DAY_YEAR.search(text):
-        stamp = _utc_date(int(m[3]), _MONTHS[m[1].lower()[:3]], int(m[2]))
-        if stamp:
-            found.append((m.start(), stamp))
-    return min(found, key=lambda f: f[0])[1] if found else None
-
-
-def date_from_path(path: Path) -> tuple[datetime | None, bool]:
-    """A date in the file name (`2015-05-27.md`, `2018-04-18-cull-flood.md`) or an `interim-YY-MM` folder.
-
-    The flag says whether the day is known; an `interim-YY-MM` folder gives only the month (day 1).
-    """
-    if m := _ISO_DATE.search(path.stem):
-        return _utc_date(int(m[1]), int(m[3]), int(m[4])), True
-    for part in reversed(path.parent.parts[-3:]):
-        if m := _INTERIM.match(part):
-            return _utc_date(2000 + int(m[1]), int(m[2]), 1), False
-    return None, False
+# The date helpers live in pipeline/ingest/dates.py (meetings use them too); these names stay for callers.
+_utc_date = utc_date
+_as_utc = as_utc
 
 
 def _date_in_opening(doc: ParsedDocument, within: datetime | None) -> datetime | None:
@@ -825,7 +763,8 @@ def document_items(source: Source, doc: ParsedDocument) -> Iterator[Item]:
     if not sections:
         raise UnreadableInput("empty", "the document holds no text")
     title = doc.title or source.path.stem
-    timestamp, exact = (doc.timestamp, True) if doc.timestamp else date_from_path(source.path)
+    # Own metadata first, then a date in the file name or its folders (within the input: `source.key`).
+    timestamp, exact = (doc.timestamp, True) if doc.timestamp else date_from_path(Path(source.key))
     if not exact and _MINUTES_HINT.search(f"{source.key} {title}"):
         # Minutes without a dated file name (IETF `ietf100/minutes.md`) usually date their first session.
         timestamp = _date_in_opening(doc, timestamp) or timestamp

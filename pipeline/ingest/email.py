@@ -9,6 +9,18 @@ One message becomes one item whose text is the subject line followed by the mess
 quoted earlier messages, reply header blocks (Outlook, Lotus Notes), signatures and legal footers
 are removed by `strip_reply`, while forwarded material is kept because it is what the message
 passes on (SECI_LABELING_GUIDE.md, section 1).
+
+Threading: one message alone shows only part of its conversation. With a full `References` chain
+its first entry is the root; with a parent-only `References`, or only `In-Reply-To`, it is the
+parent; without either, only the subject links it. So the item's `thread` is this message's best
+guess (first reference, else In-Reply-To, else `subject:<key>`, else its own Message-ID), and `meta`
+keeps `message_id`, `references`, `in_reply_to` and `subject_key`: `pipeline.ingest.threads`
+joins the messages of a conversation over all of them and names the thread by its root.
+
+Dates: a Date before 1980-01-02 (Enron's 1979-12-31 placeholder) leaves the message undated, with
+the warning `placeholder date` and the header kept in `meta["date"]`. People: display names go to
+`meta["names"]` (JSON, address to name); list mail (`List-Id`, `Precedence: bulk`, `Auto-Submitted`)
+is marked in `meta["bulk"]`.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import itertools
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -28,6 +41,7 @@ from bs4 import BeautifulSoup
 from mailparser_reply.parser import EmailMessage as ReplyMessage
 
 from pipeline.ingest.base import Source, UnreadableInput, decode, normalize_whitespace, register
+from pipeline.ingest.dates import is_placeholder
 from pipeline.items import Item
 
 logger = logging.getLogger(__name__)
@@ -73,7 +87,6 @@ _CLAIMED_SUFFIXES = (".eml", *_MBOX_SUFFIXES)
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Outlook .msg: read by pipeline/ingest/outlook.py
 
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|wg)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
-_PLACEHOLDER_BEFORE = datetime(1980, 1, 2, tzinfo=UTC)  # Enron's missing dates read 1979-12-31
 _DEDUP_BODY_CHARS = 2000
 # Labels under which cp1252 text is commonly mislabelled (WHATWG maps ascii and latin-1 to cp1252 too).
 _WESTERN_CHARSETS = frozenset(
@@ -306,13 +319,33 @@ def _header(message: EmailMessage, name: str) -> str:
     return " ".join(str(value).split()) if value is not None else ""
 
 
-def _addresses(value: str) -> list[str]:
+def _addresses(value: str, names: dict[str, str] | None = None) -> list[str]:
+    """The addresses in a header, lower-cased, each once; their display names go into `names`."""
     found: list[str] = []
-    for _name, address in email.utils.getaddresses([value]):
+    for name, address in email.utils.getaddresses([value]):
         address = address.strip().lower()
         if address and address not in found:
             found.append(address)
+            name = " ".join(name.strip().strip("'\"").split())
+            if names is not None and name and name.lower() != address:
+                names.setdefault(address, name)
     return found
+
+
+# Headers by which a list server or an automatic sender marks its mail (RFC 2369, RFC 3834).
+_BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
+
+
+def bulk_marker(message: EmailMessage) -> str | None:
+    """Why the message is bulk mail (a list, a newsletter, an automatic reply), or None."""
+    if _header(message, "List-Id") or _header(message, "List-Unsubscribe"):
+        return "list"
+    if _header(message, "Precedence").lower() in _BULK_PRECEDENCE:
+        return "precedence"
+    auto = _header(message, "Auto-Submitted").lower()
+    if auto and auto != "no":
+        return "auto-submitted"
+    return None
 
 
 def _message_ids(value: str) -> list[str]:
@@ -329,8 +362,10 @@ def _timestamp(value: str, warnings: list[str]) -> datetime | None:
         return None
     if stamp.tzinfo is None:  # `-0000`: the time is UTC, the sender's zone unknown
         stamp = stamp.replace(tzinfo=UTC)
-    if stamp < _PLACEHOLDER_BEFORE:
+    if is_placeholder(stamp):
+        # Enron's missing dates read 1979-12-31 or 1980-01-01: the message is undated, not 20 years early.
         warnings.append("placeholder date")
+        return None
     return stamp
 
 
@@ -395,16 +430,19 @@ def message_item(
             return None
         warnings.append("empty body after removing quoted text")
     text = f"{subject}\n\n{body}".strip()
-    sender = _addresses(_header(message, "From"))
+    names: dict[str, str] = {}
+    sender = _addresses(_header(message, "From"), names)
     date_value = _header(message, "Date")
     timestamp = _timestamp(date_value, warnings)
-    recipients = _addresses(_header(message, "To"))
+    recipients = _addresses(_header(message, "To"), names)
     if not recipients:
-        recipients = _addresses(_header(message, "X-To"))
-    recipients += [a for a in _addresses(_header(message, "Cc")) if a not in recipients]
+        recipients = _addresses(_header(message, "X-To"), names)
+    recipients += [a for a in _addresses(_header(message, "Cc"), names) if a not in recipients]
     message_id = next(iter(_message_ids(_header(message, "Message-ID"))), "")
     references = _message_ids(_header(message, "References"))
     reply_to = next(iter(_message_ids(_header(message, "In-Reply-To"))), None)
+    # The thread as far as this one message tells; `pipeline.ingest.threads.resolve_threads` gives every
+    # message of a conversation its root's id once all messages are known.
     if references:
         thread: str | None = references[0]
     elif reply_to:
@@ -425,6 +463,14 @@ def message_item(
     )
     meta = {
         "message_id": message_id,
+        # What `pipeline.ingest.threads` needs to find the thread's root across messages.
+        "references": " ".join(references),
+        "in_reply_to": reply_to or "",
+        "subject_key": subject_key(subject),
+        # Display names by address, for one person per identity (`pipeline.aggregate.people`).
+        "names": json.dumps(names, ensure_ascii=False, sort_keys=True) if names else "",
+        "bulk": bulk_marker(message) or "",
+        "date": date_value if timestamp is None else "",
         "x_origin": origin,
         "x_folder": _header(message, "X-Folder"),
         "x_from": _header(message, "X-From"),

@@ -4,6 +4,12 @@ Every reader turns its file into speaker `Turn`s and cuts them with `segment_tur
 consecutive turns (SECI_LABELING_GUIDE.md section 1: about 40 to 250 words, cut at turn boundaries).
 One segment is one `Item`; its text holds one `Speaker: text` line per speaker run, so whoever labels
 it sees who speaks.
+
+A meeting's date comes from its own metadata (a WebVTT header or `NOTE` line, a `Date:` line before
+a plain transcript's first turn), else from a date in its file name or a folder above it
+(`design-sync-2024-03-21.vtt`, Zoom's `GMT20240321-100000`, `2024-03-21 10.00.00 Sync/`; the forms
+are in pipeline/ingest/dates.py), else it stays undated. Each segment's timestamp is that date plus
+the segment's start in the meeting; `meta["date_source"]` says `metadata` or `path`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import math
 import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 import pysrt
@@ -31,6 +38,7 @@ from pipeline.ingest.base import (
     register,
     word_count,
 )
+from pipeline.ingest.dates import date_from_path, date_in_text, offset
 from pipeline.items import Item
 
 log = logging.getLogger(__name__)
@@ -188,6 +196,7 @@ class Meeting:
     meta: dict[str, str] = field(default_factory=dict)
     topic_starts: Collection[int] = ()
     warnings: list[str] = field(default_factory=list)
+    date: datetime | None = None  # from the file's own metadata (a NOTE or `Date:` line); else the path's
 
 
 def _unique(names: Iterable[str]) -> list[str]:
@@ -225,9 +234,15 @@ def meeting_items(source: Source, turns: Sequence[Turn], meeting: Meeting) -> It
     options = source.options
     segments = segment_turns(cleaned, options.segment_min_words, options.segment_max_words, starts)
     participants = _unique(t.speaker for t in cleaned)
+    date, date_source = meeting_date(source, meeting)
+    meta = {**meeting.meta, "meeting": meeting.meeting_id}
+    if date_source:
+        meta["date_source"] = date_source
     for number, segment in enumerate(segments):
         starts_known = [t.start for t in segment if t.start is not None]
         ends_known = [t.end for t in segment if t.end is not None]
+        start = min(starts_known) if starts_known else None
+        end = max(ends_known) if ends_known else None
         yield Item(
             id=source.item_id(f"seg{number}"),
             text=_segment_text(segment),
@@ -238,13 +253,34 @@ def meeting_items(source: Source, turns: Sequence[Turn], meeting: Meeting) -> It
             participants=participants,
             team=meeting.team,
             thread=meeting.meeting_id,
+            timestamp=offset(date, start),
+            end_time=offset(date, end) if end is not None else None,
             position=number,
-            start_seconds=min(starts_known) if starts_known else None,
-            end_seconds=max(ends_known) if ends_known else None,
+            start_seconds=start,
+            end_seconds=end,
             medium=meeting.medium,
-            meta={**meeting.meta, "meeting": meeting.meeting_id, "n_turns": str(len(segment))},
+            meta={**meta, "n_turns": str(len(segment))},
             warnings=list(meeting.warnings) if number == 0 else [],
         )
+
+
+def meeting_date(source: Source, meeting: Meeting) -> tuple[datetime | None, str | None]:
+    """The meeting's date and where it came from: its own metadata, else a date in the file name or a
+    folder above it (`design-sync-2024-03-21.vtt`, Zoom's `GMT20240321-100000`), else none.
+
+    A segment's timestamp is this date moved on by the segment's start in the meeting.
+    """
+    if meeting.date is not None:
+        return meeting.date, "metadata"
+    stamp, _ = date_from_path(Path(source.key))
+    return (stamp, "path") if stamp else (None, None)
+
+
+def _date_in_lines(lines: Iterable[str]) -> datetime | None:
+    for line in lines:
+        if stamp := date_in_text(line):
+            return stamp
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -568,7 +604,26 @@ def _read_captions(source: Source, fmt: str) -> Iterator[Item]:
     if not any(t.text for t in turns):
         raise UnreadableInput("empty", "no cues with text")
     meeting_id = source.path.stem
-    yield from meeting_items(source, _merge_cue_turns(turns), Meeting(meeting_id, "virtual", warnings=warnings))
+    date = _date_in_lines(_vtt_metadata_lines(text)) if fmt == "vtt" else None
+    meeting = Meeting(meeting_id, "virtual", warnings=warnings, date=date)
+    yield from meeting_items(source, _merge_cue_turns(turns), meeting)
+
+
+def _vtt_metadata_lines(text: str) -> list[str]:
+    """The header line's text and the NOTE blocks of a WebVTT file: where an export writes its date."""
+    lines: list[str] = []
+    in_note = False
+    for number, line in enumerate(text.splitlines()):
+        if number == 0:
+            lines.append(line.removeprefix("\ufeff").removeprefix("WEBVTT"))
+        elif line.startswith("NOTE"):
+            in_note = True
+            lines.append(line[4:])
+        elif in_note and line.strip():
+            lines.append(line)
+        else:
+            in_note = False
+    return lines
 
 
 @register("srt", suffixes=(".srt",), detect=_is_srt)
@@ -623,6 +678,7 @@ _EMAIL_HEADERS = frozenset(
         "sender",
     }
 )
+_DATE_LINE = re.compile(r"^\s*(?:date|meeting date|recorded|recorded on)\s*:\s*\S", re.IGNORECASE)
 _HEADER_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):")
 _SNIFF_LINES = 40
 _SNIFF_SHARE = 0.6
@@ -668,8 +724,12 @@ def read_text_transcript(source: Source) -> Iterator[Item]:
     text = source.read_text()
     turns: list[Turn] = []
     preamble = 0
+    head: list[str] = []
     for line in text.splitlines():
         if not line.strip():
+            continue
+        if not turns and _DATE_LINE.match(line):
+            head.append(line)  # `Date: 21 March 2024` heads a transcript; it is no speaker's turn
             continue
         match = _TEXT_TURN.match(line)
         if match and _speaker_ok(match.group("speaker")):
@@ -681,12 +741,15 @@ def read_text_transcript(source: Source) -> Iterator[Item]:
             turns[-1] = replace(last, text=f"{last.text} {line.strip()}")
         else:
             preamble += 1
+            head.append(line)
     if not turns:
         raise UnreadableInput("parse", "no `Speaker: text` lines")
     warnings = [f"ignored {preamble} line(s) before the first speaker turn"] if preamble else []
     meeting_id = source.path.stem
     medium = source.options.media.get("meeting", "face-to-face")
-    yield from meeting_items(source, _merge_text_turns(turns), Meeting(meeting_id, medium, warnings=warnings))
+    # A `Date: 21 March 2024` line before the first turn is the transcript's own date.
+    meeting = Meeting(meeting_id, medium, warnings=warnings, date=_date_in_lines(head))
+    yield from meeting_items(source, _merge_text_turns(turns), meeting)
 
 
 def _merge_text_turns(turns: list[Turn]) -> list[Turn]:

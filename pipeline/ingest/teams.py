@@ -32,12 +32,26 @@ class TeamRules:
             threads: [ES2002a]
             paths: ["*/mailboxes/dasovich-j/*"]
 
-    CSV form: a header `kind,key,team` with kind one of `person`, `thread`, `path`.
+    One person known under several names (an address, a private address, display names) is one
+    entry that lists them all, as a list or as `{Name: [aliases]}`; every alias then matches the
+    team, and `pipeline.aggregate.people` counts them as one person::
+
+        teams:
+          field:
+            people:
+              - [anna.hartmann@acme.example, "Anna Hartmann", "Hartmann, Anna"]
+              - Bob Lee: [bob@acme.example, robert.lee@gmail.com]
+        people:            # aliases of people in no team's list (optional)
+          Dan Ode: [dan@acme.example, dano@gmail.com]
+
+    CSV form: a header `kind,key,team` with kind one of `person`, `thread`, `path`, or `alias`
+    (then `team` holds the person's canonical name and `key` one alias of it).
     """
 
     people: dict[str, str] = field(default_factory=dict)
     threads: dict[str, str] = field(default_factory=dict)
     paths: list[tuple[str, str]] = field(default_factory=list)
+    aliases: list[list[str]] = field(default_factory=list)  # each list: the names of one person
 
     @classmethod
     def load(cls, path: Path) -> TeamRules:
@@ -50,9 +64,15 @@ class TeamRules:
                 kind, key, team = (row.get(k, "").strip() for k in ("kind", "key", "team"))
                 if not (kind and key and team):
                     raise ValueError(f"{path}:{n}: need kind, key and team")
+                if kind == "alias":
+                    rules._add_alias([team, key])
+                    continue
                 rules._add(kind, key, team, f"{path}:{n}")
             return rules
         doc = yaml.safe_load(text) or {}
+        if isinstance(doc, dict) and isinstance(doc.get("people"), dict) and "teams" in doc:
+            for entry in doc["people"].items():
+                rules._add_alias(_names(dict([entry]), path))
         teams = doc.get("teams", doc) if isinstance(doc, dict) else None
         if not isinstance(teams, dict):
             raise ValueError(f"{path}: expected a mapping of team names under 'teams'")
@@ -61,8 +81,21 @@ class TeamRules:
                 raise ValueError(f"{path}: team {team!r} must map to people/threads/paths lists")
             for kind, keys in spec.items():
                 for key in keys or []:
+                    if isinstance(key, list | dict):  # one person under several names
+                        names = _names(key, path)
+                        if PLURALS.get(kind, kind) != "person":
+                            raise ValueError(f"{path}: team {team!r}: only people take a list of aliases")
+                        rules._add_alias(names)
+                        for name in names:
+                            rules._add("person", name, str(team), str(path))
+                        continue
                     rules._add(PLURALS.get(kind, kind), str(key), str(team), str(path))
         return rules
+
+    def _add_alias(self, names: list[str]) -> None:
+        names = [n.strip() for n in names if n and n.strip()]
+        if len(names) > 1:
+            self.aliases.append(names)
 
     def _add(self, kind: str, key: str, team: str, where: str) -> None:
         if kind == "person":
@@ -85,6 +118,21 @@ class TeamRules:
             if team:
                 return team
         return None
+
+
+def _names(entry: list | dict, where: Path) -> list[str]:
+    """The names of one person: a list of aliases, or `{Name: [aliases]}`."""
+    if isinstance(entry, list):
+        return [str(name) for name in entry if not isinstance(name, list | dict)]
+    names: list[str] = []
+    for name, aliases in entry.items():
+        names.append(str(name))
+        if isinstance(aliases, str):
+            aliases = [aliases]
+        if not isinstance(aliases, list):
+            raise ValueError(f"{where}: the aliases of {name!r} must be a list")
+        names.extend(str(a) for a in aliases if not isinstance(a, list | dict))
+    return names
 
 
 def assign_team(item: Item, rules: TeamRules | None, fallback: str | None) -> str | None:
