@@ -3,8 +3,8 @@
     .venv/bin/python scripts/evaluate_model.py --model models/seci-fast [--shared ../shared]
 
 Each entry of `evaluation.json` is keyed by the `seci evaluate` command that gives the same report, so any
-number in the card can be re-printed on its own. The SECI modes and the item-level flag are measured on our
-dev split; the word-level metaphor files are VUA-18 test, VUA-verb test and, zero-shot, MOH-X and TroFi.
+number in the card can be re-printed on its own. The SECI modes are measured on dev-unseen (data/seci/dev.jsonl:
+groups with no training item) and on the in-domain dev items; the item-level flag on dev-unseen; the word-level metaphor files are VUA-18 test, VUA-verb test and, zero-shot, MOH-X and TroFi.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--dev", type=Path, default=Path("data/seci/dev.jsonl"))
+    parser.add_argument("--in-domain", type=Path, default=Path("data/seci/dev_in_domain.jsonl"))
     parser.add_argument("--shared", type=Path, default=Path("../shared"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    jobs = [("seci", args.dev)]
+    jobs = [("seci", args.dev), ("seci", args.in_domain)]
     jobs += [("metaphor", args.shared / name) for name in METAPHOR_FILES]
     jobs.append(("metaphor", args.dev))
     results = {}

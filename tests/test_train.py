@@ -594,3 +594,18 @@ def test_group_mix_error_is_the_distance_between_mixes() -> None:
     wrong = group_mix_error([1] * 10, probs[:10], ["a"] * 10)
     assert wrong["mean"] == pytest.approx(1.0)
     assert group_mix_error(gold, probs, ["a"] * 10 + ["b"] * 5 + [None] * 5)["groups"].keys() == {"a"}
+
+
+def test_group_balance_weighs_each_group_the_same() -> None:
+    from pipeline.classify.model import load_tokenizer
+    from pipeline.train.data import Labelled
+    from pipeline.train.train import seci_windows
+
+    data = Labelled([f"i{k}" for k in range(4)], ["a short text"] * 4, [0, 1, 2, 3], [None] * 4, ["a", "a", "a", "b"])
+    cfg = TrainConfig()
+    tokenizer = load_tokenizer(cfg.model)
+    assert [w for _, _, w in seci_windows(data, tokenizer, cfg)] == [1.0] * 4
+    cfg.optim.group_balance = True
+    weights = [w for _, _, w in seci_windows(data, tokenizer, cfg)]
+    assert weights[:3] == pytest.approx([2 / 3] * 3) and weights[3] == pytest.approx(2.0)
+    assert sum(weights[:3]) == pytest.approx(weights[3])  # each group weighs the same in all

@@ -95,7 +95,13 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
             continue
         lines += [
             f"- SECI modes on {name}, {dev['n']} items: accuracy {_fmt(dev['accuracy'])}, "
-            f"macro-F1 {_fmt(dev['macro_f1'])}, ECE {_fmt(dev['ece'])}",
+            f"macro-F1 {_fmt(dev['macro_f1'])}, ECE {_fmt(dev['ece'])}"
+            + (
+                f"; each group's mode mix is {_fmt(dev['group_mix']['mean'])} from the labelled one on average "
+                f"(total variation distance over {len(dev['group_mix']['groups'])} groups of 10 or more items)"
+                if (dev.get("group_mix") or {}).get("mean") is not None
+                else ""
+            ),
             "",
             "| mode | precision | recall | F1 | support |",
             "| --- | --- | --- | --- | --- |",
@@ -147,9 +153,15 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
             if report.get("task") == "seci":
                 m = report["model_metrics"]
                 base = report["baselines"].get("tfidf_logreg", {})
+                per_class = ", ".join(
+                    f"{mode} {_fmt(v['f1'])} (precision {_fmt(v['precision'])})" for mode, v in m["per_class"].items()
+                )
+                mix = (m.get("group_mix") or {}).get("mean")
                 lines.append(
                     f"- `{command}`: macro-F1 {_fmt(m['macro_f1'])}, accuracy {_fmt(m['accuracy'])}, "
-                    f"ECE {_fmt(m['ece'])}; TF-IDF + logistic regression macro-F1 {_fmt(base.get('macro_f1'))}"
+                    f"ECE {_fmt(m['ece'])}; F1 per mode: {per_class}"
+                    + (f"; group mode-mix distance {_fmt(mix)}" if mix is not None else "")
+                    + f"; TF-IDF + logistic regression macro-F1 {_fmt(base.get('macro_f1'))}"
                 )
             else:
                 lines.append(

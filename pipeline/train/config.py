@@ -75,6 +75,8 @@ class OptimConfig:
     max_windows_per_item: int = 3  # a long document contributes at most this many windows per epoch
     patience: int = 2  # epochs without a better dev score before stopping
     class_weights: str = "balanced"  # or "none"
+    # Weight each item by 1 / its group's size (the data's `group` or `team`), so that large groups do not decide.
+    group_balance: bool = False
     bf16: bool = True
     max_steps: int | None = None  # caps steps per epoch (tests, smoke runs)
     threads: int | None = None
