@@ -4,7 +4,8 @@
 
 Each entry of `evaluation.json` is keyed by the `seci evaluate` command that gives the same report, so any
 number in the card can be re-printed on its own. The SECI modes are measured on dev-unseen (data/seci/dev.jsonl:
-groups with no training item) and on the in-domain dev items; the item-level flag on dev-unseen; the word-level metaphor files are VUA-18 test, VUA-verb test and, zero-shot, MOH-X and TroFi.
+groups with no training item) and on the in-domain dev items; the item-level flag on dev-unseen; the word-level
+metaphor files are VUA-18 test, VUA-verb test and, zero-shot, MOH-X and TroFi.
 """
 
 from __future__ import annotations
