@@ -31,7 +31,7 @@ from pipeline.classify.windows import cut
 from pipeline.train.config import TrainConfig
 from pipeline.train.data import Labelled, file_digest, load_labelled
 from pipeline.train.examples import vua_examples
-from pipeline.train.metrics import apply_temperature, classification_report, fit_temperature
+from pipeline.train.metrics import apply_temperature, classification_report, fit_temperature, group_mix_error
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -420,11 +420,17 @@ def train(config: TrainConfig, out: Path, progress: Progress | None = None) -> T
     if dev_data:
         _, raw = evaluate_seci(scorer, dev_data)
         mcfg.temperature = fit_temperature(dev_data.labels, raw)
-        dev_report = classification_report(dev_data.labels, apply_temperature(raw, mcfg.temperature), mcfg.modes)
+        calibrated = apply_temperature(raw, mcfg.temperature)
+        dev_report = classification_report(dev_data.labels, calibrated, mcfg.modes)
+        if dev_data.groups:
+            dev_report["group_mix"] = group_mix_error(dev_data.labels, calibrated, dev_data.groups)
     reports = {}
     for path in config.data.report:
         held = load_labelled([path], mcfg.modes)
-        reports[str(path)] = classification_report(held.labels, evaluate_seci(scorer, held)[1], mcfg.modes)
+        probs = evaluate_seci(scorer, held)[1]
+        reports[str(path)] = classification_report(held.labels, probs, mcfg.modes)
+        if held.groups:
+            reports[str(path)]["group_mix"] = group_mix_error(held.labels, probs, held.groups)
     metaphor_report = evaluate_metaphor(scorer, vua_dev, dev_pool) if vua_dev else None
     if metaphor_report:
         mcfg.metaphor_threshold = metaphor_report["threshold"]
