@@ -73,8 +73,9 @@ def test_page_is_self_contained(ami_report):
     assert "<style>" in page
     # the table and the sections, with the numbers behind them
     assert page.index('id="team-000"') < page.index('id="team-001"')
-    assert "Spiral coherence 0.89" in page
-    assert "Turns most often stall at externalization" in page
+    assert "spiral coherence 0.89" in page
+    assert "Rounds most often stop at externalization" in page
+    assert "docs/spiral.md" not in page  # the reader of the report does not have our docs
 
 
 def test_data_strings_are_escaped(tmp_path):
@@ -84,6 +85,7 @@ def test_data_strings_are_escaped(tmp_path):
             row["team"] = HOSTILE
             row["thread"] = f'"><img src=x onerror=alert(2)>{row["thread"]}'
             row["title"] = HOSTILE
+            row["text"] = f"{HOSTILE} <b>bold</b> & the rest of a memo"
         else:
             row["team"] = "Trading $x^2$ & co"  # mathtext and an ampersand
     results = tmp_path / "results"
@@ -94,7 +96,9 @@ def test_data_strings_are_escaped(tmp_path):
     assert HOSTILE not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x" not in page
-    assert "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;memo-2" in page
+    # the excerpts are data too (issue 25): shown escaped
+    assert "<q>&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt; &amp; the rest of a memo</q>" in page
+    assert "<b>bold</b>" not in page
     assert "Trading $x^2$ &amp; co" in page
     assert "<script" not in page.lower()
     for kinds in report.plots.values():
@@ -117,7 +121,7 @@ def test_dated_report_and_teams_file(tmp_path):
     report = build_timeline(FIXTURES / "email", tmp_path / "out", freq="W", teams=rules)
     assert report.freq == "W"
     assert [t.team for t in report.teams] == ["Trading", "Counsel"]
-    assert "binned by weeks" in report.index_html.read_text()
+    assert "shown by weeks" in report.index_html.read_text()
 
 
 def test_unreadable_teams_file_is_a_value_error(tmp_path):

@@ -219,3 +219,37 @@ def load_results(results_dir: Path) -> pd.DataFrame:
     if len(frame) < before:
         log.info("%d repeated item ids dropped (kept each id's last row)", before - len(frame))
     return frame
+
+
+def read_texts(results_dir: Path, ids: set[str]) -> dict[str, str] | None:
+    """The `text` of the given items, read from the results again (the table leaves texts out).
+
+    None when the results hold no text at all (`seci batch --no-text`); ids without text are absent.
+    """
+    found: dict[str, str] = {}
+    any_text = False
+    for path in result_files(Path(results_dir)):
+        if path.suffix == ".parquet":
+            if "text" not in pq.read_schema(path).names:
+                continue
+            any_text = True
+            table = pq.read_table(path, columns=["id", "text"], filters=[("id", "in", sorted(ids))]) if ids else None
+            if table is not None:
+                for item_id, text in zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True):
+                    if text:
+                        found[item_id] = text
+            continue
+        with path.open("rb") as handle:
+            for line in handle:
+                if len(line) > MAX_LINE_BYTES or not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    continue
+                if not isinstance(row, dict) or "text" not in row:
+                    continue
+                any_text = True
+                if row.get("id") in ids and row.get("text"):
+                    found[str(row["id"])] = str(row["text"])
+    return found if any_text else None

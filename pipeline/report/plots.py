@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -52,28 +53,49 @@ def _title(ax: Axes, text: str) -> None:
 
 
 def shares_area(team: str, timeline: pd.DataFrame, path: Path) -> Path:
-    """Stacked area of each mode's share per period, in period order."""
+    """Mode shares per period as stacked bars; on the time axis each bar spans its period on a true
+    time scale (gaps are gaps), on the ordinal axis one bar per thread. Periods with too few items
+    (`sparse`) are drawn pale and hatched: their shares say little."""
     fig = Figure(figsize=(7.5, 3.6), layout="constrained")
     ax = fig.subplots()
-    x = np.arange(len(timeline))
-    shares = [timeline[f"share_{mode}"].to_numpy() for mode in MODES]
-    if len(timeline) == 1:
-        # one period has no area to draw; a bar shows the same stack
-        bottom = 0.0
-        for mode, share in zip(MODES, shares, strict=True):
-            ax.bar([0], share, bottom=bottom, color=MODE_COLORS[mode], label=mode, width=0.6)
-            bottom += share[0]
+    n = len(timeline)
+    axis = timeline["axis"].iat[0] if n else "time"
+    sparse = timeline["sparse"].to_numpy(dtype=bool) if "sparse" in timeline else np.zeros(n, dtype=bool)
+    timed = axis == "time" and n and timeline["period_start"].notna().all()
+    if timed:
+        starts = pd.to_datetime(timeline["period_start"], utc=True).dt.tz_localize(None)
+        ends = pd.to_datetime(timeline["period_end"], utc=True).dt.tz_localize(None)
+        ends = ends.where(ends.notna(), starts + pd.Timedelta(days=1))
+        x = mdates.date2num(starts.to_numpy())
+        width = mdates.date2num(ends.to_numpy()) - x
+        align = "edge"
     else:
-        ax.stackplot(x, *shares, colors=[MODE_COLORS[m] for m in MODES], labels=list(MODES), alpha=0.9)
-        ax.set_xlim(0, len(timeline) - 1)
-    step = max(1, math.ceil(len(timeline) / MAX_TICK_LABELS))
-    ax.set_xticks(x[::step], [_label(p) for p in timeline["period"].iloc[::step]], rotation=30, ha="right")
-    for tick in ax.get_xticklabels():
-        tick.set_parse_math(False)
+        x = np.arange(n, dtype=float)
+        width = np.full(n, 0.8)
+        align = "center"
+    bottom = np.zeros(n)
+    for mode in MODES:
+        share = timeline[f"share_{mode}"].to_numpy(dtype=float)
+        colors = [MODE_COLORS[mode]] * n
+        bars = ax.bar(x, share, width=width * 0.92, bottom=bottom, color=colors, label=mode, align=align)
+        for bar, thin in zip(bars, sparse, strict=True):
+            if thin:
+                bar.set_alpha(0.25)
+                bar.set_hatch("///")
+        bottom += share
     ax.set_ylim(0, 1)
-    ax.set_ylabel("share of items (soft)")
-    axis = timeline["axis"].iat[0] if len(timeline) else "time"
-    ax.set_xlabel("period (thread order)" if axis == "ordinal" else "period")
+    ax.set_ylabel("share of items")
+    if timed:
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.set_xlabel("time (bars span their period; pale hatched bars: fewer than the minimum items)")
+    else:
+        step = max(1, math.ceil(n / MAX_TICK_LABELS))
+        ax.set_xticks(x[::step], [_label(p) for p in timeline["period"].iloc[::step]], rotation=30, ha="right")
+        for tick in ax.get_xticklabels():
+            tick.set_parse_math(False)
+        ax.set_xlabel("meeting or thread, in order (no dates)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     _title(ax, f"{team}: mode shares over time")
     return _save(fig, path)
@@ -89,29 +111,33 @@ def spiral_angles(items: pd.DataFrame) -> np.ndarray:
     return np.deg2rad(modes * 90.0 + 45.0 * lean)
 
 
-def spiral_chart(team: str, items: pd.DataFrame, path: Path) -> Path:
-    """Polar path of the team's items: angle by mode, radius by order (or time on the time axis)."""
-    fig = Figure(figsize=(5.6, 5.6), layout="constrained")
-    ax = fig.add_subplot(projection="polar")
-    theta = spiral_angles(items)
-    if len(items) and items["axis"].iat[0] == "time":
-        days = (items["stamp"] - items["stamp"].min()) / pd.Timedelta(days=1)
-        radius = 1.0 + days.to_numpy(dtype=float)
-        radius_label = "radius: days since first item"
+def mode_path(team: str, items: pd.DataFrame, turns: Sequence[tuple[int, int]], path: Path) -> Path:
+    """The spiral as a reader can follow it: one lane per mode (S at the top, I at the bottom), each
+    item a dot in its mode's lane at its time (or its place in order), consecutive items joined;
+    completed S→E→C→I turns are shaded. Moving down the lanes, and from I back up to S, is forward."""
+    fig = Figure(figsize=(7.5, 3.0), layout="constrained")
+    ax = fig.subplots()
+    n = len(items)
+    timed = n and items["axis"].iat[0] == "time" and items["stamp"].notna().all()
+    if timed:
+        x = mdates.date2num(pd.to_datetime(items["stamp"], utc=True).dt.tz_localize(None).to_numpy())
     else:
-        radius = 1.0 + np.arange(len(items), dtype=float)
-        radius_label = "radius: item order"
-    ax.plot(theta, radius, color="#555555", linewidth=0.7, alpha=0.6, zorder=1)
-    colors = [MODE_COLORS[m] for m in items["mode"]]
-    ax.scatter(theta, radius, c=colors, s=22, edgecolors="white", linewidths=0.4, zorder=2)
-    # headroom so the outermost points do not sit on the mode labels
-    ax.set_rmax(float(radius.max()) * 1.1 if len(radius) else 1.0)
-    ax.set_xticks(np.deg2rad([0, 90, 180, 270]), [f"{MODE_LETTERS[i]} {MODES[i]}" for i in range(4)], fontsize=8)
-    ax.tick_params(axis="x", pad=8)
-    ax.set_yticklabels([])
-    ax.grid(alpha=0.3)
-    _title(ax, f"{team}: knowledge spiral")
-    fig.text(0.5, 0.01, radius_label + "; forward is anticlockwise", ha="center", fontsize=8)
+        x = np.arange(n, dtype=float)
+    lane = np.array([MODES.index(m) for m in items["mode"]], dtype=float)
+    for start, end in turns:
+        ax.axvspan(x[start], x[end] if x[end] > x[start] else x[start] + 0.5, color="#dddddd", alpha=0.6, lw=0)
+    ax.plot(x, lane, color="#888888", linewidth=0.7, zorder=1)
+    ax.scatter(x, lane, c=[MODE_COLORS[m] for m in items["mode"]], s=26, edgecolors="white", linewidths=0.4, zorder=2)
+    ax.set_yticks(range(4), [f"{MODE_LETTERS[i]} {MODES[i]}" for i in range(4)], fontsize=8)
+    ax.set_ylim(3.6, -0.6)
+    if timed:
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    else:
+        ax.set_xlabel("items in order (no dates)")
+    ax.grid(axis="y", alpha=0.3)
+    _title(ax, f"{team}: path through the modes (grey bands: completed turns)")
     return _save(fig, path)
 
 
@@ -161,30 +187,24 @@ def ba_quadrant(team: str, ba_counts: dict[str, int], path: Path) -> Path:
 
 
 def overview(teams: Sequence[TeamMetrics], path: Path) -> Path:
-    """Per team: stacked bars of mode shares, and spiral coherence beside them."""
+    """Per mode, each team's share with its interval (the range the share could plausibly be in)."""
     names = [_label(t.team) for t in teams]
-    height = max(3.0, 0.32 * len(teams) + 1.6)
-    fig = Figure(figsize=(10, height), layout="constrained")
-    left, right = fig.subplots(1, 2, width_ratios=(3, 1.4))
+    height = max(2.6, 0.3 * len(teams) + 1.5)
+    fig = Figure(figsize=(8.6, height), layout="constrained")
+    panels = fig.subplots(1, len(MODES), sharey=True)
     y = np.arange(len(teams))
-    start = np.zeros(len(teams))
-    for mode in MODES:
-        values = np.array([t.shares[mode] for t in teams])
-        left.barh(y, values, left=start, color=MODE_COLORS[mode], label=mode)
-        start += values
-    left.set_yticks(y, names)
-    for tick in left.get_yticklabels():
+    for ax, mode in zip(panels, MODES, strict=True):
+        share = np.array([t.shares[mode] for t in teams])
+        low = np.array([t.shares_low.get(mode, s) for t, s in zip(teams, share, strict=True)])
+        high = np.array([t.shares_high.get(mode, s) for t, s in zip(teams, share, strict=True)])
+        ax.barh(y, share, color=MODE_COLORS[mode], alpha=0.85)
+        ax.errorbar(share, y, xerr=[share - low, high - share], fmt="none", ecolor="#222222", capsize=3, lw=1)
+        ax.set_xlim(0, 1)
+        ax.set_xticks([0, 0.5, 1], ["0", "50%", "100%"])
+        ax.set_title(mode, fontsize=10, color=MODE_COLORS[mode])
+    panels[0].set_yticks(y, names)
+    for tick in panels[0].get_yticklabels():
         tick.set_parse_math(False)
-    left.invert_yaxis()
-    left.set_xlim(0, 1)
-    left.set_xlabel("share of items (soft)")
-    left.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=4, fontsize=8, frameon=False)
-    coherence = [t.coherence if t.coherence is not None else 0.0 for t in teams]
-    right.barh(y, coherence, color="#444444")
-    right.axvline(0.5, color="#999999", linestyle="--", linewidth=0.8)
-    right.set_yticks(y, [""] * len(teams))
-    right.invert_yaxis()
-    right.set_xlim(0, 1)
-    right.set_xlabel("spiral coherence")
-    fig.suptitle("Teams compared: mode shares and spiral coherence", fontsize=12)
+    panels[0].invert_yaxis()
+    fig.suptitle("Share of items in each mode, per team (black lines: 90% range)", fontsize=11)
     return _save(fig, path)
