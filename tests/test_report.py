@@ -288,3 +288,60 @@ def test_report_renders_in_headless_chromium(ami_report, tmp_path):
         colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
         # None means more colours than the cap: certainly not blank
         assert colours is None or len(colours) > 50
+
+
+# What the layout test measures: every image's natural and drawn size, the page's widths, and
+# whether any table or image sticks out of the window.
+LAYOUT_JS = """JSON.stringify({
+  images: Array.from(document.images, i => ({alt: i.alt, natural: [i.naturalWidth, i.naturalHeight],
+    drawn: [i.clientWidth, i.clientHeight],
+    right: i.getBoundingClientRect().right})),
+  scrollWidth: document.documentElement.scrollWidth,
+  clientWidth: document.documentElement.clientWidth,
+  tables: Array.from(document.querySelectorAll('main > table, section > table'), t => t.getBoundingClientRect().right),
+})"""
+
+
+def render(page: Path, width: int, height: int, profile: Path) -> tuple[dict, bytes, list[str]]:
+    """Load `page` in headless Chromium at `width` x `height`: (LAYOUT_JS's measures, PNG, errors)."""
+    browser = DevTools(profile)
+    try:
+        target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            browser.call(f"{domain}.enable", session=session)
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
+        browser.call("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
+        browser.wait_for("Page.loadEventFired")
+        measures = browser.call("Runtime.evaluate", {"expression": LAYOUT_JS, "returnByValue": True}, session=session)[
+            "result"
+        ]["value"]
+        shot = browser.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
+    finally:
+        browser.close()
+    return json.loads(measures), base64.b64decode(shot), _console_errors(browser.events)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+@pytest.mark.parametrize("width", [1280, 900])
+def test_heatmaps_keep_their_size_and_nothing_is_cut_at_a_narrow_window(ami_report, tmp_path, width):
+    # issue 25: a flexbox rule drew the 480x420 heatmaps as 480x560, and at 900 px the overview
+    # chart and the table were cut off
+    measures, _, errors = render(ami_report.index_html, width, 1400, tmp_path / "profile")
+    assert errors == []
+    heatmaps = [i for i in measures["images"] if i["alt"].endswith(": transitions")]
+    assert len(heatmaps) == 2
+    for image in measures["images"]:
+        (nw, nh), (dw, dh) = image["natural"], image["drawn"]
+        assert abs(dw / dh - nw / nh) < 0.02, image  # never stretched
+        assert image["right"] <= measures["clientWidth"] + 1, image  # never cut off
+    for heatmap in heatmaps:
+        assert heatmap["natural"] == [480, 420]
+        assert heatmap["drawn"] == [480, 420]  # drawn at its own size: it fits in both windows
+    assert measures["scrollWidth"] <= measures["clientWidth"], measures  # no horizontal scrolling
+    assert all(right <= measures["clientWidth"] + 1 for right in measures["tables"])
