@@ -226,13 +226,34 @@ def timeline(
     freq: Annotated[str, typer.Option("--freq", help="auto, D, W or M.")] = "auto",
     teams: TeamsOpt = None,
     max_teams: Annotated[int, typer.Option("--max-teams", help="Team sections in the report.")] = 50,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="The model the results were scored with (its card gives the accuracy)."),
+    ] = None,
+    no_text: Annotated[bool, typer.Option("--no-text", help="Leave the example excerpts out of the report.")] = False,
+    metaphor: Annotated[
+        bool, typer.Option("--metaphor", help="Show the metaphor rate (with the flag's measured precision).")
+    ] = False,
+    min_period_items: Annotated[
+        int, typer.Option("--min-period-items", help="Periods with fewer items are greyed.")
+    ] = 5,
 ) -> None:
-    """Per-team knowledge-spiral timelines, ba and the HTML report."""
+    """Per-team knowledge-spiral timelines, ba and the HTML report (docs/report.md)."""
     from pipeline.report import build_timeline
 
     if freq not in ("auto", "D", "W", "M"):
         raise typer.BadParameter("--freq must be auto, D, W or M")
-    report = build_timeline(results, out, freq=freq, teams=teams, max_teams=max_teams)
+    report = build_timeline(
+        results,
+        out,
+        freq=freq,
+        teams=teams,
+        max_teams=max_teams,
+        model_dir=model,
+        include_text=not no_text,
+        show_metaphor=metaphor,
+        min_period_items=min_period_items,
+    )
     table = Table(title=f"{report.items} items, {len(report.teams)} teams", show_header=True)
     for column in ("team", "items", "people", "turns", "coherence", "stall", "dominant"):
         table.add_column(column)
