@@ -285,7 +285,7 @@ def build_timeline(
         plots=team_plots,
         teams=result.teams,
         freq=result.freq,
-        items=len(result.items),
+        items=len(result.items) + len(result.undated),
         sections_capped=len(shown) < len(result.teams),
         card=card,
         undated=len(result.undated),

@@ -81,6 +81,7 @@ th, td { border-bottom: 1px solid #e3e3e3; padding: 3px 7px; text-align: right; 
 th { background: #f0f0f0; }
 td:first-child, th:first-child { text-align: left; }
 tr.sparse td { color: #9a9a9a; background: #f6f6f6; }
+.trust td:first-child { white-space: nowrap; }
 .figures { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
 .figures figure { margin: 0; flex: 0 1 auto; max-width: 100%; }
 .figures img, img.wide { display: block; max-width: 100%; height: auto; border: 1px solid #eee; background: #fff; }
