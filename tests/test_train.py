@@ -82,7 +82,9 @@ def test_train_save_reload_evaluate(tmp_path: Path) -> None:
     assert len(report["model_metrics"]["confusion"]["matrix"]) == 4
     # Several files: each scored on its own (dev-unseen and in-domain dev, say), a list of reports.
     dev, more = str(FIXTURES / "seci/dev.jsonl"), str(FIXTURES / "seci/train.jsonl")
-    res = runner.invoke(app, ["evaluate", "--model", str(out), "--data", dev, "--data", more, "--json", "--device", "cpu"])
+    res = runner.invoke(
+        app, ["evaluate", "--model", str(out), "--data", dev, "--data", more, "--json", "--device", "cpu"]
+    )
     assert res.exit_code == 0, res.output
     assert [r["model_metrics"]["n"] for r in json.loads(res.stdout)] == [4, 16]
 
