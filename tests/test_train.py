@@ -616,3 +616,20 @@ def test_group_balance_weighs_each_group_the_same() -> None:
     weights = [w for _, _, w in seci_windows(data, tokenizer, cfg)]
     assert weights[:3] == pytest.approx([2 / 3] * 3) and weights[3] == pytest.approx(2.0)
     assert sum(weights[:3]) == pytest.approx(weights[3])  # each group weighs the same in all
+
+
+def test_cross_fitted_ece_refits_the_temperature_on_the_other_groups() -> None:
+    from pipeline.train.metrics import cross_fitted_ece
+
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 4, 400)
+    logits = rng.normal(size=(400, 4))
+    logits[np.arange(400), gold] += 1.5
+    raw = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    t = fit_temperature(gold, raw)
+    scaled = apply_temperature(raw, t)
+    groups = [f"g{k % 6}" for k in range(400)]
+    ece = cross_fitted_ece(gold, scaled, groups, t)
+    # The same distribution in every group: refitting on half changes little, and stays well calibrated.
+    assert 0.0 <= ece < 0.08
+    assert abs(ece - expected_calibration_error(gold, scaled)) < 0.05

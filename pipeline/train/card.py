@@ -161,6 +161,11 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
                     f"- `{command}`: macro-F1 {_fmt(m['macro_f1'])}, accuracy {_fmt(m['accuracy'])}, "
                     f"ECE {_fmt(m['ece'])}; F1 per mode: {per_class}"
                     + (f"; group mode-mix distance {_fmt(mix)}" if mix is not None else "")
+                    + (
+                        f"; ECE with the temperature fitted on the other half of the groups {_fmt(m['ece_cross_fitted'])}"
+                        if m.get("ece_cross_fitted") is not None
+                        else ""
+                    )
                     + f"; TF-IDF + logistic regression macro-F1 {_fmt(base.get('macro_f1'))}"
                 )
             else:

@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline.classify.engine import Engine
 from pipeline.train.data import Labelled, load_labelled
-from pipeline.train.metrics import classification_report, group_mix_error
+from pipeline.train.metrics import classification_report, cross_fitted_ece, group_mix_error
 
 TASKS = ("seci", "metaphor")
 
@@ -49,6 +49,10 @@ def evaluate_modes(engine: Engine, model_dir: Path, data: Path) -> dict[str, Any
     report["model_metrics"] = classification_report(test.labels, probs, modes)
     if test.groups is not None:
         report["model_metrics"]["group_mix"] = group_mix_error(test.labels, probs, test.groups)
+        # Honest off-domain calibration where the temperature was fitted on these very items (dev-unseen).
+        report["model_metrics"]["ece_cross_fitted"] = cross_fitted_ece(
+            test.labels, probs, test.groups, engine.config.temperature
+        )
     train_files = _training_files(model_dir)
     if train_files:
         train = load_labelled(train_files, modes)

@@ -85,3 +85,23 @@ def group_mix_error(gold: Sequence[int], probs: np.ndarray, groups: Sequence[str
         per_group[name] = {"items": int(rows.sum()), "distance": float(0.5 * np.abs(probs[rows].mean(0) - read).sum())}
     distances = [v["distance"] for v in per_group.values()]
     return {"mean": float(np.mean(distances)) if distances else None, "groups": per_group}
+
+
+def cross_fitted_ece(gold: Sequence[int], probs: np.ndarray, groups: Sequence[str | None], temperature: float) -> float:
+    """The calibration error a new organization would see when the temperature was fitted on *other* groups.
+
+    `probs` were scaled by `temperature`, fitted on all of these items; undo that, split the groups in two
+    (alternately, in sorted order), fit a temperature on each half and measure the other half with it."""
+    gold = np.asarray(gold)
+    raw = apply_temperature(probs, 1.0 / temperature)  # softmax(log p * T): the unscaled probabilities
+    names = sorted({str(g) for g in groups})
+    half = np.array([names.index(str(g)) % 2 for g in groups])
+    errors, weights = [], []
+    for fold in (0, 1):
+        fit, held = half != fold, half == fold
+        if not fit.any() or not held.any():
+            continue
+        t = fit_temperature(gold[fit], raw[fit])
+        errors.append(expected_calibration_error(gold[held], apply_temperature(raw[held], t)))
+        weights.append(held.sum())
+    return float(np.average(errors, weights=weights)) if errors else float("nan")
