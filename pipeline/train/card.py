@@ -162,7 +162,7 @@ def write_model_card(out: Path, record: dict[str, Any]) -> Path:
                     f"ECE {_fmt(m['ece'])}; F1 per mode: {per_class}"
                     + (f"; group mode-mix distance {_fmt(mix)}" if mix is not None else "")
                     + (
-                        f"; ECE with the temperature fitted on the other half of the groups {_fmt(m['ece_cross_fitted'])}"
+                        f"; ECE, temperature fitted on the other half of the groups, {_fmt(m['ece_cross_fitted'])}"
                         if m.get("ece_cross_fitted") is not None
                         else ""
                     )
