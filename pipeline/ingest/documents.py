@@ -1,15 +1,14 @@
-"""Documents (Markdown, reStructuredText, HTML, DOCX, PDF, plain text) cut into sections.
+"""Documents (Markdown, reStructuredText, HTML, DOCX, PDF, plain text) cut into sections, one item each.
 
-One item is one section, a heading plus its text (SECI_LABELING_GUIDE.md, section 1). Every format
-is first turned into a flat list of `Block`s (headings and paragraphs) plus document metadata;
-`split_sections` then does the cutting the same way for all of them: sections too short to label
-on their own are merged into the next one, sections too long are cut into windows of whole
-paragraphs, and documents without headings become windows of paragraphs.
+Each format is first turned into a `ParsedDocument`, a flat list of `Block`s (headings and paragraphs)
+plus metadata: Markdown and reStructuredText in pipeline/ingest/markup.py, HTML, DOCX, PDF and plain
+text here. pipeline/ingest/sections.py then cuts the blocks the same way for every format, and
+`document_items` builds the items.
 
-Format-specific metadata understood here: YAML front matter, the PEP header block, the Rust RFC
-header list, dates in minutes' file names (`2015-05-27.md`, `interim-20-05/`) or first headings
-(pipeline/ingest/dates.py: a date in the file name or a folder above it, ISO or spelled), and
-attendee lists ("Present", "Attendees", "Participants", IETF "Blue Sheet").
+Metadata understood here, for every format: dates in minutes' file names (`2015-05-27.md`,
+`interim-20-05/`) or first headings (pipeline/ingest/dates.py: a date in the file name or a folder
+above it, ISO or spelled), and attendee lists ("Present", "Attendees", "Participants", IETF "Blue
+Sheet").
 """
 
 from __future__ import annotations
@@ -19,191 +18,51 @@ import logging
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
-import yaml
-
-from pipeline.ingest.base import Source, UnreadableInput, normalize_whitespace, register, word_count
+from pipeline.ingest.base import Source, UnreadableInput, normalize_whitespace, register
 from pipeline.ingest.dates import as_utc, date_from_path, date_in_text, utc_date
+from pipeline.ingest.markup import parse_markdown, parse_rst, strip_html_comments
+from pipeline.ingest.sections import (
+    TITLE_SEP,
+    Block,
+    ParsedDocument,
+    Section,
+    merged_path,
+    normalize_newlines,
+    split_sections,
+    title_from_lone_h1,
+)
 from pipeline.items import Item
+
+# Callers and tests reach the whole document reader through this module.
+__all__ = [
+    "TITLE_SEP",
+    "Block",
+    "ParsedDocument",
+    "Section",
+    "check_zip",
+    "document_items",
+    "find_participants",
+    "merged_path",
+    "parse_docx",
+    "parse_html",
+    "parse_markdown",
+    "parse_pdf",
+    "parse_rst",
+    "parse_text",
+    "split_sections",
+    "strip_html_comments",
+]
 
 log = logging.getLogger(__name__)
 
-TITLE_SEP = " › "
-MAX_FRONT_MATTER_CHARS = 64 * 1024
 MAX_PDF_PAGES = 2000
 # A DOCX is a zip: these bound what python-docx may inflate, whatever the compressed size says.
 MAX_DOCX_ENTRIES = 2000
 MAX_DOCX_UNCOMPRESSED = 256 * 1024 * 1024
 MAX_PARTICIPANTS = 200
-
-
-@dataclass
-class Block:
-    """A heading (`level` 1..6) or a paragraph (`level` 0) of a document, in reading order."""
-
-    text: str
-    level: int = 0
-
-    @property
-    def is_heading(self) -> bool:
-        return self.level > 0
-
-
-@dataclass
-class Section:
-    """One cut of a document: its heading path and text; `part`/`parts` number the windows of a long section."""
-
-    path: tuple[str, ...]
-    text: str
-    words: int
-    part: int = 1
-    parts: int = 1
-
-
-@dataclass
-class ParsedDocument:
-    """What a format parser extracts before sectioning."""
-
-    blocks: list[Block]
-    title: str | None = None
-    authors: list[str] = field(default_factory=list)
-    participants: list[str] = field(default_factory=list)
-    timestamp: datetime | None = None
-    meta: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------------------------
-# Sectioning, shared by every format
-
-
-@dataclass
-class _Raw:
-    path: tuple[str, ...]
-    paragraphs: list[str]
-    body_words: int
-
-
-def split_sections(blocks: Sequence[Block], min_words: int, max_words: int) -> list[Section]:
-    """Cut blocks into sections of a heading plus its text, merging short ones and windowing long ones."""
-    raw = _group(blocks)
-    merged = _merge_short(raw, max(1, min_words // 3))
-    sections: list[Section] = []
-    for sec in merged:
-        windows = _windows(sec.paragraphs, min_words, max_words)
-        for n, window in enumerate(windows, 1):
-            text = "\n\n".join(window)
-            sections.append(Section(sec.path, text, word_count(text), n, len(windows)))
-    return [s for s in sections if s.words > 0]
-
-
-def _group(blocks: Sequence[Block]) -> list[_Raw]:
-    """One raw section per heading; the heading's own text opens its paragraphs."""
-    out: list[_Raw] = []
-    stack: list[tuple[int, str]] = []
-    current = _Raw((), [], 0)
-    for block in blocks:
-        if block.is_heading:
-            if current.paragraphs:
-                out.append(current)
-            while stack and stack[-1][0] >= block.level:
-                stack.pop()
-            stack.append((block.level, block.text))
-            current = _Raw(tuple(t for _, t in stack), [block.text], 0)
-        elif block.text.strip():
-            current.paragraphs.append(block.text)
-            current.body_words += word_count(block.text)
-    if current.paragraphs:
-        out.append(current)
-    return out
-
-
-def merged_path(paths: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
-    """The heading path of merged sections: a parent folds into its child, siblings are named together."""
-    kept = [p for i, p in enumerate(paths) if not any(q[: len(p)] == p for q in paths[i + 1 :])]
-    if len(kept) == 1:
-        return kept[0]
-    k = 0
-    while all(len(p) > k for p in kept) and len({p[k] for p in kept}) == 1:
-        k += 1
-    return (*kept[0][:k], " / ".join(TITLE_SEP.join(p[k:]) for p in kept if p[k:]))
-
-
-def _merge_short(raw: list[_Raw], threshold: int) -> list[_Raw]:
-    out: list[_Raw] = []
-    pending: list[_Raw] = []
-    for sec in raw:
-        pending.append(sec)
-        words = sum(p.body_words for p in pending)
-        if words < threshold:
-            continue
-        out.append(_Raw(merged_path([p.path for p in pending]), [t for p in pending for t in p.paragraphs], words))
-        pending = []
-    if pending:
-        # A short last section (a copyright line, a closing note) joins the one before it.
-        last = [out.pop()] if out else []
-        group = last + pending
-        path = group[0].path if last else merged_path([p.path for p in group])
-        out.append(_Raw(path, [t for p in group for t in p.paragraphs], sum(p.body_words for p in group)))
-    return out
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[*`A-Z0-9])")
-
-
-def _split_long(paragraph: str, max_words: int) -> list[str]:
-    """Cut one over-long paragraph at sentence ends, else at line ends, else every max_words words."""
-    pieces = _SENTENCE_END.split(paragraph)
-    if len(pieces) == 1:
-        pieces = paragraph.split("\n")
-    units: list[str] = []
-    for piece in pieces:
-        words = piece.split()
-        if len(words) > max_words:
-            units.extend(" ".join(words[i : i + max_words]) for i in range(0, len(words), max_words))
-        elif words:
-            units.append(piece.strip())
-    chunks: list[str] = []
-    current: list[str] = []
-    n = 0
-    for unit in units:
-        w = word_count(unit)
-        if current and n + w > max_words:
-            chunks.append(" ".join(current))
-            current, n = [], 0
-        current.append(unit)
-        n += w
-    if current:
-        chunks.append(" ".join(current))
-    return chunks
-
-
-def _windows(paragraphs: list[str], min_words: int, max_words: int) -> list[list[str]]:
-    """Consecutive paragraphs packed into windows of about min..max words, never cut mid-paragraph."""
-    units: list[str] = []
-    for p in paragraphs:
-        units.extend(_split_long(p, max_words) if word_count(p) > max_words else [p])
-    small = max(1, min_words // 3)
-    windows: list[list[str]] = []
-    current: list[str] = []
-    n = 0
-    for unit in units:
-        w = word_count(unit)
-        # A window still under a third of the minimum takes the next paragraph even past the maximum.
-        if current and n + w > max_words and n >= small:
-            windows.append(current)
-            current, n = [], 0
-        current.append(unit)
-        n += w
-    if current:
-        if windows and n < small:
-            windows[-1].extend(current)
-        else:
-            windows.append(current)
-    return windows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,328 +138,6 @@ def find_participants(blocks: Sequence[Block]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Markdown
-
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_REF_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s*\S+")
-_HR = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
-_LIST_OR_TABLE = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|\|)")
-_HTML_TAGS = ("a|b|i|em|strong|br|hr|p|div|span|sup|sub|img|details|summary|kbd|code|pre|center|table|thead|tbody"
-              "|tr|td|th|ul|ol|li|dl|dt|dd|h[1-6]|small|big|u|s|del|ins|font|blockquote|figure|figcaption")  # fmt: skip
-_MD_INLINE = (
-    (re.compile(r"!\[([^\]]*)\]\([^)\s]*(?:\s+\"[^\"]*\")?\)"), r"\1"),
-    (re.compile(r"\[([^\]]+)\]\([^)\s]*(?:\s+\"[^\"]*\")?\)"), r"\1"),
-    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),
-    (re.compile(r"<((?:https?|mailto):[^>\s]+)>"), r"\1"),
-    (re.compile(rf"</?(?:{_HTML_TAGS})(?:\s[^<>]*)?/?>", re.IGNORECASE), ""),
-    (re.compile(r"\*\*|__"), ""),
-    (re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>])"), r"\1"),
-)
-_RFC_KEYS = {"feature name": "feature_name", "start date": "start_date", "rfc pr": "rfc_pr", "rust issue": "rust_issue"}
-_RFC_LINE = re.compile(r"^\s*[-*]\s*([A-Za-z ]+?)\s*:\s*(.*)$")
-_RFC_FILE = re.compile(r"^(\d{4})-(.+)$")
-
-
-def strip_html_comments(text: str) -> str:
-    """Drop `<!-- ... -->` comments, and doctoc's generated table of contents between its markers."""
-    out: list[str] = []
-    pos = 0
-    while (start := text.find("<!--", pos)) != -1:
-        end = text.find("-->", start + 4)
-        if end == -1:
-            break
-        out.append(text[pos:start])
-        pos = end + 3
-        if "START doctoc" in text[start:end]:
-            closing = text.find("<!-- END doctoc", pos)
-            if closing != -1:
-                stop = text.find("-->", closing)
-                pos = stop + 3 if stop != -1 else pos
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def _md_inline(text: str) -> str:
-    for pattern, replacement in _MD_INLINE:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def _front_matter(text: str, doc: ParsedDocument) -> str:
-    """Take a leading YAML `---` block into the document's metadata; return the rest."""
-    if not text.startswith("---\n"):
-        return text
-    end = re.search(r"^(?:---|\.\.\.)[ \t]*$", text[4 : MAX_FRONT_MATTER_CHARS + 4], re.MULTILINE)
-    if end is None:
-        return text
-    body, rest = text[4 : 4 + end.start()], text[4 + end.end() :]
-    try:
-        data = yaml.safe_load(body)
-    except yaml.YAMLError as exc:
-        doc.warnings.append(f"front matter is not valid YAML: {str(exc).splitlines()[0]}")
-        return rest
-    if not isinstance(data, dict):
-        return rest
-    if isinstance(data.get("title"), str | int | float):
-        doc.title = str(data["title"]).strip()
-    for key in ("date", "created", "published"):
-        if key in data and (stamp := _as_utc(data[key])):
-            doc.timestamp = stamp
-            break
-    # Only plain strings are taken: YAML aliases could otherwise expand into a huge nested value.
-    for key in ("author", "authors"):
-        value = data.get(key)
-        values = value if isinstance(value, list) else [value]
-        doc.authors.extend(v.strip() for v in values[:50] if isinstance(v, str) and v.strip())
-    return rest
-
-
-def _rfc_header(text: str, path: Path, doc: ParsedDocument) -> str:
-    """Take the Rust RFC header list (`- Start Date: 2014-03-11`, `- RFC PR: ...`); return the rest."""
-    lines = text.lstrip("\n").split("\n")
-    found: dict[str, str] = {}
-    n = 0
-    while n < len(lines) and (m := _RFC_LINE.match(lines[n])) and m[1].lower() in _RFC_KEYS:
-        found[_RFC_KEYS[m[1].lower()]] = _md_inline(m[2]).strip()
-        n += 1
-    if "start_date" not in found and "rfc_pr" not in found:
-        return text
-    for key, value in found.items():
-        if key != "start_date" and value:
-            doc.meta[key] = value
-    if stamp := date_in_text(found.get("start_date", "")):
-        doc.timestamp = stamp
-    elif found.get("start_date"):
-        doc.warnings.append(f"unreadable RFC start date {found['start_date']!r}")
-    if m := _RFC_FILE.match(path.stem):
-        doc.meta["rfc"] = str(int(m[1]))
-        doc.title = m[2].replace("-", " ").replace("_", " ")
-    return "\n".join(lines[n:])
-
-
-def parse_markdown(text: str, path: Path) -> ParsedDocument:
-    """Blocks and metadata of a Markdown document."""
-    doc = ParsedDocument([])
-    text = normalize_newlines(text)
-    text = _front_matter(text, doc)
-    text = _rfc_header(text, path, doc)
-    text = strip_html_comments(text)
-    blocks: list[Block] = []
-    para: list[str] = []
-
-    def flush() -> None:
-        if para:
-            joined = normalize_whitespace(_md_inline(reflow(para)))
-            if joined:
-                blocks.append(Block(joined))
-            para.clear()
-
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if fence := _FENCE.match(line):
-            flush()
-            marker = fence[1]
-            code: list[str] = []
-            i += 1
-            while i < len(lines) and not lines[i].lstrip().startswith(marker):
-                code.append(lines[i])
-                i += 1
-            if i == len(lines):
-                doc.warnings.append("a code block is not closed")
-            if "".join(code).strip():
-                blocks.append(Block("\n".join(code).strip("\n")))
-        elif heading := _ATX.match(line):
-            flush()
-            if title := normalize_whitespace(_md_inline(heading[2] or "")):
-                blocks.append(Block(title, len(heading[1])))
-        elif (setext := _SETEXT.match(line)) and len(para) == 1 and not _LIST_OR_TABLE.match(para[0]):
-            title = normalize_whitespace(_md_inline(para[0]))
-            para.clear()
-            if title:
-                blocks.append(Block(title, 1 if setext[1][0] == "=" else 2))
-        elif not line.strip() or _HR.match(line):
-            flush()
-        elif not _REF_DEF.match(line):
-            para.append(line)
-        i += 1
-    flush()
-    doc.blocks = blocks
-    _title_from_lone_h1(doc)
-    return doc
-
-
-def _title_from_lone_h1(doc: ParsedDocument) -> None:
-    """A document that opens with its only level-1 heading names itself there, rather than a section."""
-    if doc.title or not doc.blocks or doc.blocks[0].level != 1:
-        return
-    if any(b.level == 1 for b in doc.blocks[1:]):
-        return
-    doc.title = doc.blocks.pop(0).text
-
-
-def reflow(lines: list[str]) -> str:
-    """Join a prose paragraph's wrapped lines; keep the line breaks of lists, tables and indented blocks."""
-    if lines[0][:1].isspace() or any(_LIST_OR_TABLE.match(line) for line in lines):
-        return "\n".join(lines)
-    return " ".join(line.strip() for line in lines)
-
-
-def normalize_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-# ---------------------------------------------------------------------------------------------
-# reStructuredText
-
-_RST_ADORN = re.compile(r"^([!-/:-@\[-`{-~])\1+\s*$")
-_PEP_FIELD = re.compile(r"^([A-Za-z][A-Za-z-]*):\s*(.*)$")
-_RST_INLINE = (
-    (re.compile(r":(pep|rfc):`(\d+)`", re.IGNORECASE), lambda m: f"{m[1].upper()} {m[2]}"),
-    (re.compile(r":[\w:+.-]+:`([^`<]*?)\s*<[^`>]*>`"), r"\1"),
-    (re.compile(r":[\w:+.-]+:`~?([^`]*)`"), r"\1"),
-    (re.compile(r"`([^`<]+?)\s*<[^`>]*>`__?"), r"\1"),
-    (re.compile(r"`([^`]+)`__?"), r"\1"),
-    (re.compile(r"``([^`]+)``"), r"\1"),
-    (re.compile(r"\s?\[(?:\d+|#[\w-]*|\*)\]_"), ""),
-    (re.compile(r"\*\*([^*]+)\*\*"), r"\1"),
-)
-_PEP_DATE_FORMATS = ("%d-%b-%Y", "%d-%B-%Y", "%Y-%m-%d", "%d %b %Y")
-
-
-def _rst_inline(text: str) -> str:
-    for pattern, replacement in _RST_INLINE:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def _pep_header(lines: list[str], doc: ParsedDocument) -> int:
-    """Read the PEP's `Field: value` header into the document; return the index of the first body line."""
-    if not lines or not re.match(r"^PEP:\s*\d+", lines[0]):
-        return 0
-    fields: dict[str, str] = {}
-    key = ""
-    n = 0
-    while n < len(lines) and lines[n].strip():
-        line = lines[n]
-        if line[0].isspace() and key:
-            fields[key] += " " + line.strip()
-        elif m := _PEP_FIELD.match(line):
-            key = m[1].lower()
-            fields[key] = m[2].strip()
-        n += 1
-    doc.meta["pep"] = str(int(fields["pep"])) if fields.get("pep", "").isdigit() else fields.get("pep", "")
-    for name in ("status", "type", "created", "post-history", "discussions-to", "resolution"):
-        if fields.get(name):
-            doc.meta[name.replace("-", "_")] = fields[name]
-    if fields.get("title"):
-        doc.title = fields["title"]
-    for author in fields.get("author", "").split(","):
-        name = re.sub(r"<[^>]*>|\([^)]*@[^)]*\)", "", author).strip()
-        if name:
-            doc.authors.append(name)
-    created = fields.get("created", "").strip()
-    for fmt in _PEP_DATE_FORMATS:
-        try:
-            doc.timestamp = datetime.strptime(created, fmt).replace(tzinfo=UTC)
-            break
-        except ValueError:
-            continue
-    else:
-        if created:
-            doc.warnings.append(f"unreadable Created date {created!r}")
-    return n
-
-
-def parse_rst(text: str, path: Path) -> ParsedDocument:
-    """Blocks and metadata of a reStructuredText document (with the PEP header block when present)."""
-    doc = ParsedDocument([])
-    lines = normalize_newlines(text).split("\n")
-    i = _pep_header(lines, doc)
-    styles: list[tuple[str, bool]] = []  # adornment styles in order of first use give heading levels
-    blocks: list[Block] = []
-    para: list[str] = []
-
-    def flush() -> None:
-        if para:
-            joined = normalize_whitespace(_rst_inline(reflow(para)))
-            if joined:
-                blocks.append(Block(joined))
-            para.clear()
-
-    def heading(title: str, char: str, overlined: bool) -> None:
-        flush()
-        style = (char, overlined)
-        if style not in styles:
-            styles.append(style)
-        if title := normalize_whitespace(_rst_inline(title)):
-            blocks.append(Block(title, min(styles.index(style) + 1, 6)))
-
-    while i < len(lines):
-        line = lines[i]
-        nxt = lines[i + 1] if i + 1 < len(lines) else ""
-        adorn = _RST_ADORN.match(line)
-        title = lines[i + 1].strip() if i + 2 < len(lines) else ""
-        if adorn and title and lines[i + 2].strip() == line.strip() and len(line.strip()) >= len(title):
-            heading(title, adorn[1], True)
-            i += 3
-            continue
-        under = _RST_ADORN.match(nxt)
-        if (under and line.strip() and not para and not line[0].isspace() and not _RST_ADORN.match(line)
-                and len(nxt.strip()) >= len(line.strip())):  # fmt: skip
-            heading(line.strip(), under[1], False)
-            i += 2
-            continue
-        if line.startswith(".."):
-            flush()
-            i = _rst_explicit(lines, i, blocks)
-            continue
-        if not line.strip() or adorn:
-            flush()
-        elif line.strip() != "::":
-            para.append(line[:-1] if line.endswith("::") else line)
-        i += 1
-    flush()
-    doc.blocks = blocks
-    if not doc.title:
-        _title_from_lone_h1(doc)
-    return doc
-
-
-def _indented_body(lines: list[str], i: int) -> tuple[list[str], int]:
-    """The indented lines (blank lines included) that follow line i-1; returns them and the next index."""
-    body: list[str] = []
-    while i < len(lines) and (not lines[i].strip() or lines[i][0].isspace()):
-        body.append(lines[i])
-        i += 1
-    return body, i
-
-
-_RST_NO_PROSE = re.compile(r"^\.\.\s+(?:contents|toctree|image|figure|raw)::")
-
-
-def _rst_explicit(lines: list[str], i: int, blocks: list[Block]) -> int:
-    """Handle an explicit-markup line: keep footnotes and directive bodies, drop comments and targets."""
-    line = lines[i]
-    body, end = _indented_body(lines, i + 1)
-    if m := re.match(r"^\.\.\s+\[([^\]]+)\]\s*(.*)$", line):  # a footnote or citation reads as text
-        text = normalize_whitespace(_rst_inline(" ".join([m[2], *(b.strip() for b in body)])))
-        if text:
-            blocks.append(Block(f"[{m[1]}] {text}"))
-        return end
-    if re.match(r"^\.\.\s+[\w:.+-]+::", line) and not _RST_NO_PROSE.match(line):
-        kept = [b for b in body if not re.match(r"^\s+:[\w -]+:", b)]
-        text = normalize_whitespace(_rst_inline("\n".join(kept)))
-        for para in re.split(r"\n\n+", text):
-            if para.strip():
-                blocks.append(Block(para))
-    return end
-
-
-# ---------------------------------------------------------------------------------------------
 # HTML, DOCX, PDF
 
 _HTML_BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "dt", "dd", "tr", "figcaption")
@@ -640,7 +177,7 @@ def parse_html(data: bytes) -> ParsedDocument:
         text = normalize_whitespace(body.get_text("\n"))
         doc.blocks = [Block(p) for p in re.split(r"\n\n+", text) if p.strip()]
     if not doc.title:
-        _title_from_lone_h1(doc)
+        title_from_lone_h1(doc)
     return doc
 
 
