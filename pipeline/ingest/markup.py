@@ -7,7 +7,7 @@ for lists and tables, with links reduced to their text. A paragraph that runs st
 or a table (no blank line between them, as in "The advantages are:" followed by bullets) stays one
 block with it, so that the introduction is never windowed apart from its list.
 
-reStructuredText is read by a line parser of its own (see `parse_rst` for why not docutils).
+reStructuredText is read by a line parser of its own (`parse_rst` says why not docutils).
 
 Format-specific metadata understood here: YAML front matter, the PEP header block and the Rust RFC
 header list.
@@ -277,7 +277,14 @@ def _pep_header(lines: list[str], doc: ParsedDocument) -> int:
 
 
 def parse_rst(text: str, path: Path) -> ParsedDocument:
-    """Blocks and metadata of a reStructuredText document (with the PEP header block when present)."""
+    """Blocks and metadata of a reStructuredText document (with the PEP header block when present).
+
+    A line parser rather than docutils, measured (issue 24): on the 737 PEPs a docutils doctree keeps the
+    section titles but rewrites the text of most sections (list items re-wrapped and renumbered, emphasis
+    and role markup resolved differently, footnotes and admonitions placed elsewhere), so 293 of the 474
+    labelled PEP items of data/seci would no longer match their text. Nothing here reads another file or
+    runs anything: `include`, `raw` and other directives are text or dropped, never acted on.
+    """
     doc = ParsedDocument([])
     lines = normalize_newlines(text).split("\n")
     i = _pep_header(lines, doc)
