@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
-PY ?= python3.11
+# Any Python that pyproject.toml's requires-python accepts (3.11 or 3.12): `make setup PY=python3.12`.
+PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
@@ -8,6 +9,8 @@ export TRANSFORMERS_OFFLINE := 1
 .PHONY: setup demo test test-fast lint format clean model
 
 $(BIN)/seci: pyproject.toml requirements.lock
+	@command -v $(PY) >/dev/null 2>&1 || { echo "make: no $(PY) on PATH; install Python 3.11 or 3.12, or pass PY=/path/to/python3.11" >&2; exit 1; }
+	@$(PY) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 13))' || { echo "make: $(PY) is Python $$($(PY) -c 'import platform; print(platform.python_version())'); seci needs 3.11 or 3.12: pass PY=python3.11 (or python3.12)" >&2; exit 1; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: anything that depends on it would otherwise pull a CUDA build.

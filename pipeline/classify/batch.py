@@ -121,7 +121,9 @@ def run_batch(
     out_dir = Path(out_dir)
     ingest_options = opts.ingest_options or IngestOptions()
     teams = opts.teams
-    rules = TeamRules.load(teams) if isinstance(teams, str | Path) else teams
+    rules = TeamRules.load(Path(teams)) if isinstance(teams, str | Path) else teams
+    # Refused before the model loads (seconds), not after.
+    ResultStore(out_dir, opts.fmt, None).check(opts.resume)  # type: ignore[arg-type]
     if scorer is None and opts.engine == "local":
         scorer = Scorer.load(
             opts.model_dir,
@@ -156,6 +158,8 @@ def run_batch(
     ingest_summary = IngestSummary()
     files_total = sum(1 for _ in find_files(inputs)) if progress is not None else None
     files_done = 0
+    # Per chunk cut, the files read in full before it: once the chunk is written, their items are all scored.
+    files_before_chunk: list[int] = []
     seen: set[int] = set()
     rescored: set[int] = set()
 
@@ -181,10 +185,20 @@ def run_batch(
                 rescored.add(hash(record.id))
             chunk.append(record)
             if len(chunk) == opts.chunk_size:
+                files_before_chunk.append(max(files_done - 1, 0))  # the current file may go on in the next chunk
                 yield chunk
                 chunk = []
+        files_before_chunk.append(files_done)
         if chunk:
             yield chunk
+
+    def scored_files() -> int | None:
+        if summary.status == "complete":
+            return files_done
+        if not files_before_chunk:  # the Ray engine reads the inputs itself
+            return None
+        written = min(summary.parts, len(files_before_chunk))
+        return files_before_chunk[written - 1] if written else 0
 
     def report() -> None:
         if progress is not None:
@@ -196,6 +210,7 @@ def run_batch(
                     summary.skipped_by_resume,
                     summary.errors,
                     time.perf_counter() - started,
+                    scored_files(),
                 )
             )
 
@@ -229,6 +244,14 @@ def run_batch(
                 address=opts.ray_address,
                 compile=opts.compile,
             )
+    except KeyboardInterrupt:
+        # What was written stays (the parts: `--resume` continues from them), and run.json says so.
+        summary.status = "interrupted"
+        summary.inputs = ingest_summary.files
+        summary.files_read = ingest_summary.files_read
+        summary.timings = {k: round(v, 3) for k, v in timings.items()}
+        write_run_json(out_dir, summary)
+        raise
     finally:
         errors.close()
     merge_started = time.perf_counter()

@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from pipeline.classify import fuse
-from pipeline.classify.model import SeciModel, load_config, load_tokenizer
+from pipeline.classify.bert import LiteTokenizer, lite_tokenizer
+from pipeline.classify.model import SeciModel, load_config, load_tokenizer, resolve_base
 from pipeline.classify.windows import Window, Words, cut
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,12 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda asked for, but torch sees no CUDA device")
     return torch.device(device)
+
+
+def check_dtype(dtype: str) -> None:
+    """Refuse a dtype the engine has no path for, before anything is loaded."""
+    if dtype != "auto" and dtype not in PRECISIONS:
+        raise ValueError(f"unknown dtype {dtype!r}: use auto, {', '.join(PRECISIONS)}")
 
 
 def pick_dtype(device: torch.device) -> torch.dtype:
@@ -235,7 +242,7 @@ class Engine:
     ) -> None:
         self.device = device
         self.config = model.config
-        self.tokenizer = tokenizer
+        self._tokenizer = tokenizer
         self.precision = dtype if isinstance(dtype, str) else str(dtype).removeprefix("torch.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown dtype {dtype!r}; expected auto or one of {PRECISIONS}")
@@ -303,10 +310,19 @@ class Engine:
         directory = Path(directory)
         if not (directory / "config.json").is_file():
             raise FileNotFoundError(f"{directory}: no model here (config.json missing)")
+        check_dtype(dtype)
         dev = pick_device(device)
-        model = SeciModel.load(directory, dev)
+        model = SeciModel.load_for_inference(directory, dev)
+        tokenizer = lite_tokenizer(resolve_base(model.config.base)) or load_tokenizer(model.config)
         chosen: torch.dtype | str = pick_dtype(dev) if dtype == "auto" else dtype
-        return cls(model, load_tokenizer(model.config), dev, chosen, max_tokens, compile, fuse_cpu)
+        return cls(model, tokenizer, dev, chosen, max_tokens, compile, fuse_cpu)
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's Hugging Face tokenizer (loaded on first use where the engine runs on its Rust backend)."""
+        if isinstance(self._tokenizer, LiteTokenizer):
+            self._tokenizer = load_tokenizer(self.config)
+        return self._tokenizer
 
     @property
     def name(self) -> str:

@@ -194,7 +194,7 @@ class DeliberateMetaphorDetector:
         if self._nlp is None:
             import spacy
 
-            self._nlp = spacy.load(self.config["spacy_model"], disable=["ner"])
+            self._nlp = spacy.load(self.config["spacy_model"], exclude=["ner"])  # unused: not even loaded
             log.info("loaded spaCy %s for metaphor rules", self.config["spacy_model"])
         return self._nlp
 

@@ -37,6 +37,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from pipeline.classify.bert import LiteBert, base_config, sdpa_mask, supports
+
 MODES = ("socialization", "externalization", "combination", "internalization")
 # The universal POS tags of VUA-18's `pos_seq` (spaCy's tag set): the POS tagger's outputs.
 UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT")
@@ -89,17 +91,14 @@ class ModelConfig:
 class SeciModel(nn.Module):
     def __init__(self, config: ModelConfig, encoder: nn.Module | None = None) -> None:
         super().__init__()
-        from transformers import AutoModel
-        from transformers.utils import logging as hf_logging
+        if encoder is None:
+            from transformers import AutoModel
+            from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
-
+            hf_logging.disable_progress_bar()
+            encoder = AutoModel.from_pretrained(resolve_base(config.base), attn_implementation="sdpa")
         self.config = config
-        self.encoder = (
-            encoder
-            if encoder is not None
-            else AutoModel.from_pretrained(resolve_base(config.base), attn_implementation="sdpa")
-        )
+        self.encoder = encoder
         hidden = self.encoder.config.hidden_size
         self.branch: nn.ModuleList | None = None
         if config.branch_layers:
@@ -198,10 +197,13 @@ class SeciModel(nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, top: bool = True, own: bool = True
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """The shared layers once, then the encoder's top layers and the branch (each if asked) on their output."""
-        from transformers.masking_utils import create_bidirectional_mask
-
         x = self.encoder.embeddings(input_ids=input_ids)
-        mask = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=x, attention_mask=attention_mask)
+        if isinstance(self.encoder, LiteBert):
+            mask = sdpa_mask(attention_mask)
+        else:
+            from transformers.masking_utils import create_bidirectional_mask
+
+            mask = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=x, attention_mask=attention_mask)
         layers = self.encoder.encoder.layer
         split = len(layers) - len(self.branch)
         for layer in layers[:split]:
@@ -265,6 +267,28 @@ class SeciModel(nn.Module):
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         return model.to(device).eval()
 
+    @classmethod
+    def load_for_inference(cls, directory: Path, device: str | torch.device = "cpu") -> SeciModel:
+        """The saved model as `load` gives it, for inference and fast to start: with the base's BERT encoder in
+        plain torch (`bert.LiteBert`, no transformers import), built without random initialisation and given the
+        saved weights (memory-mapped safetensors) in place. Falls back to `load` for other encoders or models whose
+        weights leave a part of the encoder to the base package."""
+        config = load_config(directory)
+        base_dir = resolve_base(config.base)
+        base = base_config(base_dir)
+        if not config.train_embeddings or not supports(base):
+            return cls.load(directory, device)
+        with torch.device("meta"):
+            model = cls(config, LiteBert(base))
+        state = load_weights(directory)
+        expected = set(model.state_dict())
+        missing = expected - set(state)
+        if missing:
+            raise ValueError(f"{directory}: weights lack {len(missing)} tensors, e.g. {sorted(missing)[:3]}")
+        # As `load`: the saved fp16 tensors become the float32 parameters the engine then casts.
+        model.load_state_dict({k: state[k].float() for k in expected}, strict=True, assign=True)
+        return model.to(device).eval()
+
 
 def _encoder_from_config(config: ModelConfig, state: dict[str, torch.Tensor]) -> nn.Module | None:
     """The encoder built from the base's config alone when the saved weights cover every part of it that the
@@ -284,10 +308,12 @@ def _encoder_from_config(config: ModelConfig, state: dict[str, torch.Tensor]) ->
 
 
 def load_weights(directory: Path) -> dict[str, torch.Tensor]:
-    """The saved tensors of a model directory: `model.safetensors`, or the shards its index names."""
+    """The saved tensors of a model directory: `model.safetensors`, or the shards its index names (safetensors
+    maps the files into memory rather than reading them)."""
+    read = load_file
     index = directory / WEIGHTS_INDEX
     if not index.exists():
-        return load_file(str(directory / WEIGHTS))
+        return read(str(directory / WEIGHTS))
     if index.stat().st_size > 10_000_000:
         raise ValueError(f"{index}: {index.stat().st_size} bytes is too large for a weights index")
     shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
@@ -296,7 +322,7 @@ def load_weights(directory: Path) -> dict[str, torch.Tensor]:
         # A shard is a file of this directory, never a path an index could point elsewhere with.
         if Path(name).name != name or not name.endswith(".safetensors"):
             raise ValueError(f"{index}: {name!r} is not a safetensors file name")
-        state.update(load_file(str(directory / name)))
+        state.update(read(str(directory / name)))
     return state
 
 

@@ -25,6 +25,8 @@ class BatchProgress:
     items_skipped: int
     errors: int
     seconds: float
+    # Files whose items have all been scored and written (the batch bar's count); None where not tracked.
+    files_scored: int | None = None
 
     @property
     def items_per_second(self) -> float:

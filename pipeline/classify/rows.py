@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = Path("models/seci-fast")
+# The repository (or source tree) the package was installed from; `make setup` installs it editable.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_MODEL = Path("models") / "seci-fast"
+
+
+def default_model() -> Path:
+    """The shipped model, wherever the command runs: beside the package's source (`models/seci-fast` of the
+    checkout it was installed from), else under the environment's `share/seci` (a copy installed there)."""
+    candidates = (SOURCE_ROOT / SHIPPED_MODEL, Path(sys.prefix) / "share" / "seci" / SHIPPED_MODEL)
+    for candidate in candidates:
+        if (candidate / "config.json").is_file():
+            return candidate
+    return candidates[0]
+
+
+DEFAULT_MODEL = default_model()
 METAPHOR_MODES = ("rules", "tokens")
 
 
@@ -165,14 +181,50 @@ class Scorer(RowBuilder):
         max_tokens: int | None = None,
         compile: bool = False,
     ) -> Scorer:
-        from pipeline.classify.engine import Engine
+        from pipeline.classify.engine import Engine, check_dtype, pick_device
 
-        _, detector = config_and_detector(Path(model_dir), metaphor)
-        engine = Engine.from_dir(model_dir, device=device, dtype=dtype, max_tokens=max_tokens, compile=compile)
+        check_dtype(dtype)
+        pick_device(device)
+        _, detector = config_and_detector(Path(model_dir), metaphor, load=False)
+        # spaCy loads in a second thread while the model does: much of both is file reading and torch work that
+        # releases the GIL, so a cold start takes about the longer of the two, not their sum.
+        spacy_loader = _Background(lambda: detector.nlp) if detector is not None else None
+        try:
+            engine = Engine.from_dir(model_dir, device=device, dtype=dtype, max_tokens=max_tokens, compile=compile)
+        finally:
+            if spacy_loader is not None:
+                spacy_loader.result()
         return cls(engine, detector, include_text)
 
 
-def config_and_detector(model_dir: Path, metaphor: str) -> tuple[ModelConfig, DeliberateMetaphorDetector | None]:
+class _Background:
+    """A function run in a daemon thread; `result` waits for it and re-raises what it raised."""
+
+    def __init__(self, fn: Any) -> None:
+        import threading
+
+        self._out: list[Any] = []
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="seci-load", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Any) -> None:
+        try:
+            self._out.append((True, fn()))
+        except BaseException as exc:
+            self._out.append((False, exc))
+
+    def result(self) -> Any:
+        self._thread.join()
+        ok, value = self._out[0]
+        if not ok:
+            raise value
+        return value
+
+
+def config_and_detector(
+    model_dir: Path, metaphor: str, load: bool = True
+) -> tuple[ModelConfig, DeliberateMetaphorDetector | None]:
+    """A model's config and its metaphor rules (spaCy loaded now unless `load` is false)."""
     from pipeline.classify.model import load_config
 
     if not (model_dir / "config.json").is_file():
@@ -185,7 +237,8 @@ def config_and_detector(model_dir: Path, metaphor: str) -> tuple[ModelConfig, De
     detector = None
     if metaphor == "rules":
         detector = metaphor_detector(config)
-        detector.nlp  # noqa: B018  (load spaCy now, not inside the first chunk's timing)
+        if load:
+            detector.nlp  # noqa: B018  (load spaCy now, not inside the first chunk's timing)
     return config, detector
 
 

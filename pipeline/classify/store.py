@@ -99,14 +99,21 @@ class ResultStore:
             for tmp in self.parts_dir.glob("*.tmp"):
                 tmp.unlink()
 
-    def prepare(self, resume: bool) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.recover()
+    def check(self, resume: bool) -> None:
+        """Refuse a folder this run must not write into (checked before the model is loaded, and again by
+        `prepare`): one that holds results without `resume`, or results in the other format."""
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise OutputExists(f"{self.out_dir} is a file: give a folder as --out")
         if not resume and self.has_results():
             raise OutputExists(f"{self.out_dir} already holds results: pass --resume to continue, or another --out")
         other = [p for p in self.finished_items() if p != self.items_path]
         if other:
             raise OutputExists(f"{other[0]} was written with another --format; resume with the same format")
+
+    def prepare(self, resume: bool) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.recover()
+        self.check(resume)
         self.previous_parts = self.parts()
         numbers = [n for n in map(_part_number, self.previous_parts) if n is not None]
         self._next = max(numbers, default=-1) + 1

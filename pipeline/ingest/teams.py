@@ -69,7 +69,13 @@ class TeamRules:
                     continue
                 rules._add(kind, key, team, f"{path}:{n}")
             return rules
-        doc = yaml.safe_load(text) or {}
+        try:
+            doc = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise ValueError(f"{path}: not valid YAML{where}: {problem}") from None
         if isinstance(doc, dict) and isinstance(doc.get("people"), dict) and "teams" in doc:
             for entry in doc["people"].items():
                 rules._add_alias(_names(dict([entry]), path))
@@ -80,6 +86,8 @@ class TeamRules:
             if not isinstance(spec, dict):
                 raise ValueError(f"{path}: team {team!r} must map to people/threads/paths lists")
             for kind, keys in spec.items():
+                if keys is not None and not isinstance(keys, list):
+                    raise ValueError(f"{path}: team {team!r}: {kind} must be a list, e.g. {kind}: [{keys}]")
                 for key in keys or []:
                     if isinstance(key, list | dict):  # one person under several names
                         names = _names(key, path)
