@@ -27,9 +27,11 @@ that no file in the repository is over GitHub's 50 MB warning.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -278,7 +280,7 @@ class SeciModel(nn.Module):
         base = base_config(base_dir)
         if not config.train_embeddings or not supports(base):
             return cls.load(directory, device)
-        with torch.device("meta"):
+        with torch.device("meta"), _no_init():
             model = cls(config, LiteBert(base))
         state = load_weights(directory)
         expected = set(model.state_dict())
@@ -288,6 +290,21 @@ class SeciModel(nn.Module):
         # As `load`: the saved fp16 tensors become the float32 parameters the engine then casts.
         model.load_state_dict({k: state[k].float() for k in expected}, strict=True, assign=True)
         return model.to(device).eval()
+
+
+@contextlib.contextmanager
+def _no_init() -> Iterator[None]:
+    """Layers built without initialising their weights (the saved ones replace them). On the meta device the
+    initialisers would still run, through torch's reference implementations, which import torch._dynamo: 1.5 s."""
+    layers = (nn.Linear, nn.Embedding, nn.LayerNorm)
+    saved = {layer: layer.reset_parameters for layer in layers}
+    for layer in layers:
+        layer.reset_parameters = lambda self: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for layer, reset in saved.items():
+            layer.reset_parameters = reset  # type: ignore[method-assign]
 
 
 def _encoder_from_config(config: ModelConfig, state: dict[str, torch.Tensor]) -> nn.Module | None:
