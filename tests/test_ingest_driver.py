@@ -171,7 +171,7 @@ def test_cli_ingest_writes_items_errors_and_summary(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert rows and all({"id", "text", "source", "team"} <= set(r) for r in rows)
-    errors = [json.loads(line) for line in (out.parent / "errors.jsonl").read_text(encoding="utf-8").splitlines()]
+    errors = [json.loads(line) for line in (out.parent / "items.errors.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {"path", "reason", "error"} <= set(errors[0])
     assert any(e["reason"] == "binary" for e in errors)
 
