@@ -94,6 +94,8 @@ def one_line_errors(command: F) -> F:
         except Exception as exc:
             if _verbose["on"]:
                 raise
+            if isinstance(exc, typer.BadParameter):  # an option the user gave
+                raise fail(exc.format_message()) from None
             if _is_user_error(exc):
                 raise fail(exc) from None
             raise fail(f"{type(exc).__name__}: {exc} (seci --verbose ... shows the traceback)", 1) from None

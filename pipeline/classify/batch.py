@@ -290,4 +290,6 @@ def _recorded_options(
         "chunk_size": opts.chunk_size,
         "max_tokens": scorer.engine.max_tokens if scorer else opts.max_tokens,
         "compile": scorer.engine.compiled if scorer else opts.compile,
+        # The report reads the model card (its measured accuracy) from here.
+        "model_dir": None if scorer else str(Path(opts.model_dir).resolve()),
     }

@@ -75,7 +75,7 @@ class TeamRules:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or type(exc).__name__
-            raise ValueError(f"{path}: not valid YAML{where}: {problem}") from None
+            raise ValueError(f"teams file {path}: not valid YAML{where}: {problem}") from None
         if isinstance(doc, dict) and isinstance(doc.get("people"), dict) and "teams" in doc:
             for entry in doc["people"].items():
                 rules._add_alias(_names(dict([entry]), path))

@@ -26,7 +26,12 @@ from pipeline.aggregate.results import MODES
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_DIR = Path("models/seci-fast")
+
+def _default_model_dir() -> Path:
+    # Where `seci batch` finds its default model, whatever the working directory.
+    from pipeline.classify.rows import default_model
+
+    return default_model()
 
 
 @dataclass
@@ -80,8 +85,9 @@ def find_model_dir(results_dir: Path, model_dir: Path | None = None, row_models:
     if recorded and (Path(recorded) / "config.json").is_file():
         return Path(recorded)
     names = {n for n in ({name} | set(row_models)) if n}
-    if DEFAULT_MODEL_DIR.joinpath("config.json").is_file() and _model_name(DEFAULT_MODEL_DIR) in names:
-        return DEFAULT_MODEL_DIR
+    default = _default_model_dir()
+    if default.joinpath("config.json").is_file() and _model_name(default) in names:
+        return default
     return None
 
 
