@@ -240,6 +240,7 @@ def test_ray_engine_matches_local(tmp_path: Path, model_dir: Path, engine: Engin
     extra.mkdir()
     (extra / "copy.mbox").write_bytes((FIXTURES / "email" / "three.mbox").read_bytes())  # duplicates, by message id
     (extra / "broken.docx").write_bytes(b"PK\x03\x04 not a zip")
+    (extra / "german.eml").write_bytes((FIXTURES / "email" / "languages" / "german.eml").read_bytes())
     inputs = [*INPUTS, extra, tmp_path / "missing.txt"]
     local = tmp_path / "local"
     want_summary = run_batch(inputs, local, scorer=Scorer(engine, metaphor_detector(engine.config)), chunk_size=4)
@@ -255,9 +256,12 @@ def test_ray_engine_matches_local(tmp_path: Path, model_dir: Path, engine: Engin
         again = run_batch(inputs, distributed, resume=True, **options)
     finally:
         ray.shutdown()
-    for field in ("inputs", "files_read", "items", "errors", "duplicates", "errors_by_reason", "tokens"):
+    fields = ("inputs", "files_read", "items", "errors", "duplicates", "errors_by_reason", "tokens", "non_english")
+    for field in fields:
         assert getattr(summary, field) == getattr(want_summary, field), field
-    assert summary.duplicates > 0 and summary.errors == 2  # the broken file and the missing path
+    assert (
+        summary.duplicates > 0 and summary.errors == 2 and summary.non_english == 1
+    )  # the broken file and the missing path
     assert (again.items, again.skipped_by_resume, again.rows) == (0, summary.items, summary.rows)
     want = {r["id"]: r for r in _rows(local)}
     got = {r["id"]: r for r in _rows(distributed)}
@@ -319,12 +323,12 @@ def test_the_ray_gate_drops_what_a_local_run_drops(tmp_path: Path) -> None:
 
     from pipeline.classify.ray_engine import Gate
 
-    def item(item_id: str, text: str, dedup: str | None = None) -> dict:
-        return {"id": item_id, "text": text, "dedup": dedup, "source": "email"}
+    def item(item_id: str, text: str, dedup: str | None = None, non_english: bool = False) -> dict:
+        return {"id": item_id, "text": text, "dedup": dedup, "source": "email", "non_english": non_english}
 
     rows = [
-        item("a", "one", "<m1@x>"),
-        item("b", "two", "<m1@x>"),  # the same message stored twice: dropped by its dedup key
+        item("a", "eins", "<m1@x>", non_english=True),
+        item("b", "zwei", "<m1@x>", non_english=True),  # the same message stored twice: dropped by its dedup key
         item("c", "three"),  # scored by an earlier run with this model: skipped
         item("d", "four"),
         item("d", "four"),  # the same (id, text) twice: a duplicate
@@ -335,14 +339,16 @@ def test_the_ray_gate_drops_what_a_local_run_drops(tmp_path: Path) -> None:
         "key": pa.array([item_key(r["id"], r["text"]) for r in rows], pa.uint64()),
         "dedup": [r["dedup"] for r in rows],
         "source": [r["source"] for r in rows],
+        "non_english": [r["non_english"] for r in rows],
     })  # fmt: skip
     gate = Gate(np.array([item_key("c", "three")], dtype=np.uint64), str(tmp_path))
     first, second = gate(table.slice(0, 4)), gate(table.slice(4))  # its memory spans batches
     kept = [json.loads(raw)["id"] for raw in [*first.column("item").to_pylist(), *second.column("item").to_pylist()]]
     assert kept == ["a", "d", "e"] and first.column_names == ["item"]
     records = [json.loads(line) for line in next(tmp_path.glob("gate-*.jsonl")).read_text().splitlines()]
-    total = {k: sum(r[k] for r in records) for k in ("dedup_duplicates", "skipped_by_resume", "duplicates")}
-    assert total == {"dedup_duplicates": 1, "skipped_by_resume": 1, "duplicates": 1}
+    keys = ("dedup_duplicates", "skipped_by_resume", "duplicates", "non_english")
+    total = {k: sum(r[k] for r in records) for k in keys}
+    assert total == {"dedup_duplicates": 1, "skipped_by_resume": 1, "duplicates": 1, "non_english": 1}
     assert [i for r in records for i in r["rescored"]] == ["a", "d", "e"]  # a resumed run: their old rows go
 
 
@@ -360,6 +366,7 @@ def test_a_ray_read_task_accounts_for_every_file(tmp_path: Path) -> None:
     want = [r for r in ingest([mbox]) if isinstance(r, Item)]
     assert [json.loads(raw)["id"] for raw in out.column("item").to_pylist()] == [i.id for i in want]
     assert out.column("key").to_pylist() == [item_key(i.id, i.content_hash) for i in want]
+    assert out.column("non_english").to_pylist() == [False] * len(want)
     [counts] = [json.loads(line) for line in next(tmp_path.glob("ingest-*.jsonl")).read_text().splitlines()]
     assert (counts["files"], counts["files_read"], sum(counts["errors_by_reason"].values())) == (2, 1, 1)
     [error] = [json.loads(line) for line in next(tmp_path.glob("errors-*.jsonl")).read_text().splitlines()]

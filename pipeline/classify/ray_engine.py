@@ -180,10 +180,11 @@ def read_files(batch: pa.Table, options: IngestOptions, teams: TeamRules | None,
     import pyarrow as pa
 
     from pipeline.ingest.driver import Found, IngestSummary, ingest_file
+    from pipeline.ingest.language import is_non_english
 
     summary = IngestSummary()
     started = time.perf_counter()
-    columns: dict[str, list[Any]] = {"item": [], "key": [], "dedup": [], "source": []}
+    columns: dict[str, list[Any]] = {"item": [], "key": [], "dedup": [], "source": [], "non_english": []}
     errors: list[InputError] = []
     for path, key, top in zip(*(batch.column(c).to_pylist() for c in ("path", "key", "top")), strict=True):
         for record in ingest_file(Found(Path(path), key, top), options, teams, summary):
@@ -194,6 +195,7 @@ def read_files(batch: pa.Table, options: IngestOptions, teams: TeamRules | None,
             columns["key"].append(item_key(record.id, record.content_hash))
             columns["dedup"].append(record.meta.get("dedup_key"))
             columns["source"].append(record.source)
+            columns["non_english"].append(is_non_english(record))
     tag = uuid.uuid4().hex
     counts = {
         "files": summary.files,
@@ -204,7 +206,15 @@ def read_files(batch: pa.Table, options: IngestOptions, teams: TeamRules | None,
     }
     _write_json_lines(Path(stage_dir) / f"ingest-{tag}.jsonl", [counts])
     _write_json_lines(Path(stage_dir) / f"errors-{tag}.jsonl", [e.to_dict() for e in errors])
-    schema = pa.schema([("item", pa.string()), ("key", pa.uint64()), ("dedup", pa.string()), ("source", pa.string())])
+    schema = pa.schema(
+        [
+            ("item", pa.string()),
+            ("key", pa.uint64()),
+            ("dedup", pa.string()),
+            ("source", pa.string()),
+            ("non_english", pa.bool_()),
+        ]
+    )
     return pa.table(columns, schema=schema)
 
 
@@ -245,7 +255,11 @@ class Gate:
                 self.seen.add(key)
                 keep[k] = True
         kept = batch.filter(pa.array(keep))
-        record: dict[str, Any] = {**counts, "items_by_source": {}}
+        record: dict[str, Any] = {
+            **counts,
+            "items_by_source": {},
+            "non_english": sum(kept.column("non_english").to_pylist()),
+        }
         for source in kept.column("source").to_pylist():
             record["items_by_source"][source] = record["items_by_source"].get(source, 0) + 1
         if len(self.previous):
@@ -417,6 +431,7 @@ def run_ray(
             ingest_summary.items += counts["duplicates"]
             summary.skipped_by_resume += counts["skipped_by_resume"]
             summary.duplicates += counts["duplicates"]
+            ingest_summary.non_english += counts["non_english"]
             rescored.update(hash(item_id) for item_id in counts.get("rescored", ()))
         for error in _read_json_lines(stage_dir, "errors-*.jsonl"):
             errors.write(InputError(**error))
