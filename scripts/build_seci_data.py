@@ -35,8 +35,8 @@ from pipeline.train.data import read_label_tsv as read_labels
 
 MODES = tuple(CODES.values())
 MOVE_TO_DEV = ("icsi_mrda/database/Bro022.dadb",)
-FIRST = ("batch", "extra", "figurative", "round4-", "round5-")
-VERSION_3 = ("round5-", "reread", "adjudicate")
+FIRST = ("batch", "extra", "figurative", "round4-", "round5-", "round6-")
+VERSION_3 = ("round5-", "round6-", "reread", "adjudicate")
 
 
 def group_of(row: dict) -> str:

@@ -147,7 +147,10 @@ def write_batch(path: Path, rows: list[dict]) -> None:
 def extend(args: argparse.Namespace) -> None:
     """A second round for the rare modes: a TF-IDF + logistic regression model trained on the labels
     so far ranks the unlabelled *train* items by P(socialization) and P(internalization); the top of
-    each ranking (a few per team, for variety) is sent for labelling. The model only selects."""
+    each ranking (a few per team, for variety) is sent for labelling. The model only selects. Items of the
+    groups `configs/seci-data.yaml` holds out as dev-unseen are never drawn: new labels there would not train."""
+    import yaml
+    from build_seci_data import group_of
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -161,11 +164,13 @@ def extend(args: argparse.Namespace) -> None:
     existing = [json.loads(line) for line in (args.out / "pool.jsonl").read_text(encoding="utf-8").splitlines()]
     taken = {r["id"] for r in existing}
     candidates = [i for (split, _), items in collect(args.shared).items() if split == "train" for i in items]
+    unseen = set(yaml.safe_load(args.split_config.read_text(encoding="utf-8"))["dev_unseen"])
+    candidates = [i for i in candidates if group_of(pool_row("", i, "train", "", args.shared)) not in unseen]
     candidates = sorted((i for i in candidates if i.id not in taken), key=lambda i: i.id)
     proba = ranker.predict_proba([i.text for i in candidates])
     classes = list(ranker.classes_)
     chosen: dict[str, tuple[Item, str]] = {}
-    for mode in ("socialization", "internalization"):
+    for mode in args.extend_modes:
         order = proba[:, classes.index(mode)].argsort()[::-1]
         per_team: Counter[str] = Counter()
         n = 0
@@ -322,6 +327,10 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--second", type=int, default=330, help="dev items labelled a second time, blind")
     parser.add_argument("--extend", type=int, default=0, help="second round: this many candidates per rare mode")
+    parser.add_argument(
+        "--extend-modes", nargs="+", default=["socialization", "internalization"], help="the rare modes to rank for"
+    )
+    parser.add_argument("--split-config", type=Path, default=Path("configs/seci-data.yaml"))
     parser.add_argument("--per-team", type=int, default=12, help="second round: at most this many per team")
     parser.add_argument("--round", default="extra", help="name of a rare-mode round's batch files (extra: round 2)")
     parser.add_argument("--extend-metaphor", type=int, default=0, help="third round: dev items with figurative cues")

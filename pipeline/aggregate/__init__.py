@@ -1,16 +1,27 @@
 """Aggregation: result rows in, per-team timelines, ba and knowledge-spiral metrics out."""
 
-from pipeline.aggregate.ba import BA_TYPES, ba_of
-from pipeline.aggregate.results import MODES, load_results
-from pipeline.aggregate.timeline import Aggregation, TeamMetrics, TeamTurn, aggregate
+from __future__ import annotations
 
-__all__ = [
-    "BA_TYPES",
-    "MODES",
-    "Aggregation",
-    "TeamMetrics",
-    "TeamTurn",
-    "aggregate",
-    "ba_of",
-    "load_results",
-]
+import importlib
+from typing import Any
+
+# Resolved on first use (PEP 562): `seci batch` needs only `ba.ba_of` per row, and importing the timeline
+# modules eagerly would load pandas into every scoring process.
+_EXPORTS = {
+    "BA_TYPES": "ba",
+    "ba_of": "ba",
+    "MODES": "results",
+    "load_results": "results",
+    "Aggregation": "timeline",
+    "TeamMetrics": "timeline",
+    "TeamTurn": "timeline",
+    "aggregate": "timeline",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
