@@ -5,7 +5,8 @@
 Inputs: `data/seci/pool.jsonl` (from make_label_pool.py), `configs/seci-data.yaml` (the dev-unseen groups) and
 the label files under `data/seci/labels/` (key, mode, secondary, confidence, metaphor, spans; tab-separated):
 
-- first readings: `batch*`, `extra*`, `figurative*`, `round4-*` (guide version 2) and `round5-*` (version 3);
+- first readings: `batch*`, `extra*`, `figurative*`, `round4-*` (guide version 2), `round5-*` and `round6-*`
+  (version 3);
 - blind second readings under version 3: `reread*` (the reader saw the text only);
 - third readings of the items whose first two readings disagree: `adjudicate*` (the reader saw the text and the
   two modes proposed, not who proposed them, and chose under the guide). Their mode is final.

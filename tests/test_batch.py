@@ -25,6 +25,7 @@ from pipeline.classify.engine import Engine
 from pipeline.classify.metaphor import DeliberateMetaphorDetector, MetaphorResult
 from pipeline.classify.rows import Scorer, flagged_tokens, metaphor_detector, row_schema, token_scores
 from pipeline.classify.store import OutputExists, ResultStore, item_key
+from pipeline.classify.word_scores import WordScores
 from pipeline.ingest import ingest
 from pipeline.items import Item
 
@@ -103,6 +104,24 @@ def test_flagged_tokens_are_the_word_scores_at_or_above_the_threshold(engine: En
                 if w.score >= threshold
             ]
             assert flagged_tokens(text, prediction, threshold) == expected
+
+
+def test_the_rules_read_word_score_arrays_as_they_read_word_objects(engine: Engine) -> None:
+    texts = [i.text for i in ingest(INPUTS) if isinstance(i, Item)]
+    texts += ["Think of the codebase as a garden: it needs weeding, like a lawn, or it grows wild. Send it.", ""]
+    detector = metaphor_detector(engine.config)
+    rng = np.random.default_rng(0)
+    arrays, objects = [], []
+    for text, prediction in zip(texts, engine.predict(texts), strict=True):
+        words = prediction.words
+        # Scores over the whole range, and some exactly at the gate's floor and the token threshold (0.5).
+        scores = rng.choice([rng.random(), 0.5, 0.95], size=len(words.starts), p=[0.8, 0.1, 0.1]).astype(np.float32)
+        arrays.append(WordScores(text, words.starts, words.ends, scores))
+        objects.append(arrays[-1].all_tokens())
+    from_arrays, from_objects = detector.detect_many(texts, arrays), detector.detect_many(texts, objects)
+    assert [r.to_dict() for r in from_arrays] == [r.to_dict() for r in from_objects]
+    assert [r.candidates for r in from_arrays] == [r.candidates for r in from_objects]
+    assert sum(len(r.candidates) for r in from_objects) > 10 and any(r.metaphor for r in from_objects)
 
 
 def test_jsonl_without_text_and_refusing_to_overwrite(tmp_path: Path, engine: Engine) -> None:

@@ -51,18 +51,9 @@ from pipeline.classify.metaphor_words import (
     THINK_VERBS,
     TOPIC_LEMMAS,
 )
+from pipeline.classify.word_scores import TokenScore, WordScores
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class TokenScore:
-    """A word's metaphor probability from the token model, with character offsets into the item text."""
-
-    text: str
-    start: int
-    end: int
-    score: float
 
 
 @dataclass
@@ -293,12 +284,21 @@ class DeliberateMetaphorDetector:
     ) -> list[MetaphorResult]:
         batch_size = int(self.config["batch_size"])
         if not self.config["prefilter"]:
+            token_scores_list = [s.all_tokens() if isinstance(s, WordScores) else s for s in token_scores_list]
             docs = self.nlp.pipe(cut, batch_size=batch_size)
             return [self._detect_doc(doc, scores) for doc, scores in zip(docs, token_scores_list, strict=True)]
 
         jobs: list[tuple[int, int, list[TokenScore] | None]] = []  # (item, offset of the sentence, its scores)
         sentences: list[str] = []
         for i, (text, scores) in enumerate(zip(cut, token_scores_list, strict=True)):
+            if isinstance(scores, WordScores):
+                for start, end in _sentences(text):
+                    inside = scores.within(start, end)
+                    # Only words at or above the gate's floor can let a sentence through: the rest stay arrays.
+                    if self._could_fire(text[start:end], scores.tokens(scores.at_least(self._gate_floor(), inside))):
+                        jobs.append((i, start, scores.tokens(inside, shift=start)))
+                        sentences.append(text[start:end])
+                continue
             ordered = sorted(scores, key=lambda t: t.start) if scores is not None else None
             starts = [t.start for t in ordered] if ordered is not None else None
             for start, end in _sentences(text):
@@ -319,11 +319,20 @@ class DeliberateMetaphorDetector:
         results = []
         for spans, scores in zip(found, token_scores_list, strict=True):
             kept = [span for span in spans if span.score >= self.config["threshold"]]
-            reported = [t for t in (scores or []) if t.score >= self.config["token_threshold"]]
+            if isinstance(scores, WordScores):
+                reported = scores.tokens(scores.at_least(self.config["token_threshold"]))
+            else:
+                reported = [t for t in (scores or []) if t.score >= self.config["token_threshold"]]
             # `score` and `candidates` cover the parsed sentences only: below the threshold they are lower bounds.
             best = max((span.score for span in spans), default=0.0)
             results.append(MetaphorResult(bool(kept), kept, reported, score=best, candidates=spans))
         return results
+
+    def _gate_floor(self) -> float:
+        """No word scoring below this changes `_could_fire`: a word lifts a rule only above 0.5, and alone fires
+        only at or above the strong-token threshold (or the lowest `needed`, if higher)."""
+        needed = self.config["threshold"] - self.config["signal_bonus"]
+        return min(0.5, max(self.config["strong_token_threshold"], needed))
 
     def _could_fire(self, sentence: str, scores: Sequence[TokenScore] | None) -> bool:
         """Whether any rule could give a span at or above `threshold` in this sentence (an upper bound)."""

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pipeline.classify.engine import Engine, Prediction
     from pipeline.classify.metaphor import DeliberateMetaphorDetector
     from pipeline.classify.model import ModelConfig
+    from pipeline.classify.word_scores import WordScores
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class RowBuilder:
                 }
                 for item, p in zip(items, predictions, strict=True)
             ], []
-        scores = [token_scores(item.text, p) for item, p in zip(items, predictions, strict=True)]
+        scores = [word_scores(item.text, p) for item, p in zip(items, predictions, strict=True)]
         texts = [item.text for item in items]
         try:
             return [r.to_dict() for r in self.detector.detect_many(texts, scores)], []
@@ -242,9 +243,17 @@ def config_and_detector(
     return config, detector
 
 
+def word_scores(text: str, prediction: Prediction) -> WordScores:
+    """The engine's word scores as arrays for the metaphor rules (no Python object per word)."""
+    from pipeline.classify.word_scores import WordScores
+
+    words = prediction.words
+    return WordScores(text, words.starts, words.ends, prediction.word_scores)
+
+
 def token_scores(text: str, prediction: Prediction) -> list[Any]:
     """The engine's word scores as the metaphor detector's `TokenScore`s (character spans into `text`)."""
-    from pipeline.classify.metaphor import TokenScore
+    from pipeline.classify.word_scores import TokenScore
 
     words = prediction.words
     return [
