@@ -166,6 +166,8 @@ def extend(args: argparse.Namespace) -> None:
     candidates = [i for (split, _), items in collect(args.shared).items() if split == "train" for i in items]
     unseen = set(yaml.safe_load(args.split_config.read_text(encoding="utf-8"))["dev_unseen"])
     candidates = [i for i in candidates if group_of(pool_row("", i, "train", "", args.shared)) not in unseen]
+    if args.extend_teams:
+        candidates = [i for i in candidates if i.team in args.extend_teams]
     candidates = sorted((i for i in candidates if i.id not in taken), key=lambda i: i.id)
     proba = ranker.predict_proba([i.text for i in candidates])
     classes = list(ranker.classes_)
@@ -330,6 +332,7 @@ def main() -> None:
     parser.add_argument(
         "--extend-modes", nargs="+", default=["socialization", "internalization"], help="the rare modes to rank for"
     )
+    parser.add_argument("--extend-teams", nargs="+", help="draw only from these teams (e.g. the ICSI series)")
     parser.add_argument("--split-config", type=Path, default=Path("configs/seci-data.yaml"))
     parser.add_argument("--per-team", type=int, default=12, help="second round: at most this many per team")
     parser.add_argument("--round", default="extra", help="name of a rare-mode round's batch files (extra: round 2)")
