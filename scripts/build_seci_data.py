@@ -150,7 +150,8 @@ def main() -> None:
     seen: set[str] = set()
     counts: Counter[str] = Counter()
     rows: dict[str, list[dict]] = {"train": [], "dev": [], "dev_in_domain": []}
-    pairs: dict[str, list[tuple[str, str]]] = {"all": [], "first read under version 2": [], "new items": []}
+    rounds = ("rounds 1-4: first read under version 2", "round 5: new organizations", "round 6: internalization")
+    pairs: dict[str, list[tuple[str, str]]] = {"all": [], **{name: [] for name in rounds}}
     pairs.update({f"source {s}": [] for s in ("email", "meeting", "document")})
     # Dev copies first so that they win the de-duplication.
     for key in sorted(first, key=lambda k: (pool[k]["split"] == "train", k)):
@@ -165,7 +166,8 @@ def main() -> None:
         if key in second:
             pair = (first[key][1]["mode"], second[key][1]["mode"])
             pairs["all"].append(pair)
-            pairs["new items" if row["split"] == "new" else "first read under version 2"].append(pair)
+            round_ = 2 if first[key][0].startswith("round6-") else 1 if row["split"] == "new" else 0
+            pairs[rounds[round_]].append(pair)
             pairs[f"source {row['source']}"].append(pair)
             if pair[0] != pair[1]:
                 if key in third:
