@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import numpy as np  # noqa: E402
 from bench_inference import SHARED, emit, real_items  # noqa: E402
 
 from pipeline.items import Item  # noqa: E402
@@ -118,6 +119,14 @@ def stage_seconds(items: list[Item], archive: Path, model_dir: Path, chunk_size:
     t0 = time.perf_counter()
     scores = [engine.infer(t) for t in tokens]
     seconds["windows and forward passes"] = time.perf_counter() - t0
+    # The work each side does: seci scores every token in overlapping windows through the shared layers and the
+    # mode branch; the pipeline only each item's first 512 tokens (special tokens included) through 6 layers.
+    window_tokens = sum(int(b.mask.sum()) for t in tokens for b in engine._plan(t.ids, t.offsets).batches)
+    item_tokens = np.concatenate([np.diff(t.offsets) for t in tokens])
+    layers = len(engine.model.encoder.encoder.layer) + (len(engine.model.branch) if engine.model.branch else 0)
+    emit(f"work: seci batch {window_tokens:,} window tokens x {layers} layers, the pipeline at most "
+         f"{int(np.minimum(item_tokens, 510).sum() + 2 * len(item_tokens)):,} tokens x 6 layers "
+         f"(the items hold {int(item_tokens.sum()):,} tokens)")  # fmt: skip
     from pipeline.classify.engine import predictions
 
     predicted = [predictions(t, s) for t, s in zip(tokens, scores, strict=True)]
