@@ -163,11 +163,14 @@ def without_model(scorer: Scorer) -> Iterator[None]:
     generator = torch.Generator().manual_seed(0)
     n_modes = len(engine.config.modes)
 
-    def stand_in(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def stand_in(
+        ids: torch.Tensor, mask: torch.Tensor, mode_rows: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         # Token logits N(-1.6, 1): with version 5's threshold (0.396) about 12% of words are flagged, as the model
         # flags on real items (9,142 of 74,015 words in this script's tokens report).
         logits = torch.randn(ids.shape, generator=generator) - 1.6
-        return torch.randn(ids.shape[0], n_modes, generator=generator), logits
+        rows = ids.shape[0] if mode_rows is None else len(mode_rows)
+        return torch.randn(rows, n_modes, generator=generator), logits
 
     engine._forward = stand_in
     try:

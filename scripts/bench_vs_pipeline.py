@@ -119,14 +119,22 @@ def stage_seconds(items: list[Item], archive: Path, model_dir: Path, chunk_size:
     t0 = time.perf_counter()
     scores = [engine.infer(t) for t in tokens]
     seconds["windows and forward passes"] = time.perf_counter() - t0
-    # The work each side does: seci scores every token in overlapping windows through the shared layers and the
-    # mode branch; the pipeline only each item's first 512 tokens (special tokens included) through 6 layers.
-    window_tokens = sum(int(b.mask.sum()) for t in tokens for b in engine._plan(t.ids, t.offsets).batches)
+    # The work each side does: seci scores every token in overlapping windows through the shared layers, and the
+    # windows the mode head reads (model.mode_windows) through the mode branch too; the pipeline only each item's
+    # first 512 tokens (special tokens included) through 6 layers.
+    plans = [engine._plan(t.ids, t.offsets) for t in tokens]
+    window_tokens = sum(int(b.mask.sum()) for p in plans for b in p.batches)
+    read_tokens = sum(
+        int(b.mask.sum() if b.mode_rows is None else b.mask[b.mode_rows].sum()) for p in plans for b in p.batches
+    )
     item_tokens = np.concatenate([np.diff(t.offsets) for t in tokens])
-    layers = len(engine.model.encoder.encoder.layer) + (len(engine.model.branch) if engine.model.branch else 0)
-    emit(f"work: seci batch {window_tokens:,} window tokens x {layers} layers, the pipeline at most "
-         f"{int(np.minimum(item_tokens, 510).sum() + 2 * len(item_tokens)):,} tokens x 6 layers "
-         f"(the items hold {int(item_tokens.sum()):,} tokens)")  # fmt: skip
+    shared = len(engine.model.encoder.encoder.layer)
+    branch = len(engine.model.branch) if engine.model.branch is not None else 0
+    layer_tokens = window_tokens * shared + read_tokens * branch
+    base_tokens = int(np.minimum(item_tokens, 510).sum() + 2 * len(item_tokens))
+    emit(f"work: seci batch {window_tokens:,} window tokens x {shared} layers + {read_tokens:,} x {branch} "
+         f"mode-branch layers = {layer_tokens / 1e6:.2f}M token-layers; the pipeline at most {base_tokens:,} "
+         f"tokens x 6 layers = {base_tokens * 6 / 1e6:.2f}M (the items hold {int(item_tokens.sum()):,})")  # fmt: skip
     from pipeline.classify.engine import predictions
 
     predicted = [predictions(t, s) for t, s in zip(tokens, scores, strict=True)]

@@ -211,3 +211,72 @@ def test_infer_gives_the_same_from_two_threads_at_once(engine: Engine, texts: li
                 # Not bit for bit: a matmul may split its work differently while another one runs.
                 np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
                 np.testing.assert_allclose(a.token_probs, b.token_probs, atol=1e-6)
+
+
+def test_mode_windows_reads_evenly_spaced_windows() -> None:
+    from pipeline.classify.engine import mode_windows
+
+    item = np.array([0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2])  # texts of 1, 10 and 2 windows
+    assert mode_windows(item, 0).all()
+    read = mode_windows(item, 4)
+    assert read[[0, 11, 12]].all()  # texts with no more windows than that: all read
+    assert np.flatnonzero(read[1:11]).tolist() == [0, 3, 6, 9]  # first, last and evenly between
+    assert np.flatnonzero(mode_windows(item, 1)).tolist() == [0, 1, 11]
+
+
+def test_a_mode_branch_on_some_windows_gives_their_weighted_mean(tmp_path: Path, texts: list[str]) -> None:
+    from pipeline.classify.model import ModelConfig, SeciModel
+
+    torch.manual_seed(3)
+    config = ModelConfig(name="branched", branch_layers=2, branch_head="modes", max_length=64, stride=16)
+    SeciModel(config).save(tmp_path / "all")
+    config.mode_windows = 3
+    torch.manual_seed(3)
+    SeciModel(config).save(tmp_path / "some")  # same seed, same weights
+    every = Engine.from_dir(tmp_path / "all", device="cpu", dtype="float32")
+    some = Engine.from_dir(tmp_path / "some", device="cpu", dtype="float32")
+    tokens = some.tokenize(texts)
+    plan = some._plan(tokens.ids, tokens.offsets)
+    assert any(b.mode_rows is not None for b in plan.batches)  # some batches run the branch on fewer rows
+    mine, full = some.infer(tokens), every.infer(tokens)
+    np.testing.assert_allclose(mine.token_probs, full.token_probs, atol=1e-5)  # the metaphor path reads them all
+    long = [i for i in range(len(texts)) if mine.n_windows[i] > 3]
+    short = [i for i in range(len(texts)) if mine.n_windows[i] <= 3]
+    assert long and short
+    np.testing.assert_allclose(mine.probabilities[short], full.probabilities[short], atol=1e-5)
+    # A long text's modes: its read windows alone through the whole model, averaged by the tokens they own.
+    win_item, win_first, win_len, own_start, own_end = some._windows(np.diff(tokens.offsets))
+    read = plan.win_weight > 0
+    model = some.model
+    for i in long:
+        picked = np.flatnonzero((win_item == i) & read)
+        assert len(picked) == 3
+        rows = []
+        for w in picked:
+            body = tokens.ids[tokens.offsets[i] + win_first[w] : tokens.offsets[i] + win_first[w] + win_len[w]]
+            ids = torch.tensor([[some._cls, *body.tolist(), some._sep]])
+            with torch.inference_mode():
+                logits, _ = model(ids, torch.ones_like(ids))
+            rows.append(torch.softmax(logits[0] / config.temperature, -1).numpy() * (own_end[w] - own_start[w]))
+        want = np.sum(rows, axis=0) / np.sum(rows)
+        np.testing.assert_allclose(mine.probabilities[i], want, atol=1e-5)
+
+
+def test_the_plain_torch_encoder_computes_what_transformers_does(tmp_path: Path, texts: list[str]) -> None:
+    from pipeline.classify.bert import LiteBert
+    from pipeline.classify.model import ModelConfig, SeciModel
+
+    torch.manual_seed(5)
+    SeciModel(ModelConfig(name="lite", train_embeddings=True, branch_layers=2, branch_head="modes")).save(tmp_path)
+    lite = SeciModel.load_for_inference(tmp_path)
+    reference = SeciModel.load(tmp_path)
+    assert isinstance(lite.encoder, LiteBert) and not isinstance(reference.encoder, LiteBert)
+    engine = Engine(reference, Engine.from_dir(tmp_path, device="cpu").tokenizer, torch.device("cpu"))
+    tokens = engine.tokenize(texts)
+    for batch in engine._plan(tokens.ids, tokens.offsets).batches:
+        with torch.inference_mode():
+            want = reference(batch.ids, batch.mask)
+            got = lite(batch.ids, batch.mask)
+        for a, b in zip(got, want, strict=True):
+            torch.testing.assert_close(a, b, atol=0, rtol=0)  # the same torch calls: the same bits
+    assert any(not b.mask.bool().all() for b in engine._plan(tokens.ids, tokens.offsets).batches)  # padding seen

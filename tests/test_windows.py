@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from pipeline.classify.windows import cut, words_of
@@ -39,3 +41,17 @@ def test_words_group_subword_tokens() -> None:
     assert words.starts.tolist() == [0, 13]
     assert words.ends.tolist() == [12, 17]
     assert words.first_token.tolist() == [1, 4]
+
+
+@pytest.mark.parametrize("n_tokens", [255, 300, 509, 1000, 4321])
+def test_long_texts_get_the_fewest_evenly_spaced_windows(n_tokens: int) -> None:
+    windows = cut(0, list(range(n_tokens)), 256, 64, 1, 2)
+    lengths = {len(w.ids) for w in windows}
+    assert len(lengths) == 1  # one length for all
+    assert len(windows) == -(-(n_tokens - 64) // (254 - 64))
+    for a, b in itertools.pairwise(windows):
+        overlap = a.first + len(a.ids) - 2 - b.first
+        assert overlap >= 64
+    assert windows[-1].first + len(windows[-1].ids) - 2 == n_tokens
+    if n_tokens == 300:
+        assert lengths == {2 + 182}  # two windows of about half the text plus the overlap, not two of 254

@@ -132,6 +132,7 @@ class _Batch:
     ids: torch.Tensor  # (rows, width) on the host, pinned on CUDA
     mask: torch.Tensor
     windows: np.ndarray  # indices into the chunk's windows, one per row
+    mode_rows: torch.Tensor | None  # the rows whose mode probabilities are read (None: all)
     src: torch.Tensor  # flat (row * width + column) positions of owned tokens in the batch output
     dst: np.ndarray  # where those go in the chunk's flat token array
 
@@ -143,7 +144,7 @@ class _Plan:
     n_texts: int
     n_tokens: int
     win_item: np.ndarray  # per window: its text
-    win_weight: np.ndarray  # per window: tokens it owns (its weight in the text's mode probabilities)
+    win_weight: np.ndarray  # per window: its weight in the text's mode probabilities (tokens owned, or 0)
     batches: list[_Batch]
 
 
@@ -421,12 +422,13 @@ class Engine:
         windows = self._windows(np.diff(offsets))
         win_item, _, win_len, own_start, own_end = windows
         groups = self._groups(win_len + 2)
+        read = mode_windows(win_item, self.config.mode_windows)
         return _Plan(
             n_texts=len(offsets) - 1,
             n_tokens=int(offsets[-1]),
             win_item=win_item,
-            win_weight=np.maximum(own_end - own_start, 1),
-            batches=[self._pack(group, windows, flat, offsets) for group in groups],
+            win_weight=np.where(read, np.maximum(own_end - own_start, 1), 0),
+            batches=[self._pack(group, windows, read, flat, offsets) for group in groups],
         )
 
     def _windows(self, counts: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -483,7 +485,12 @@ class Engine:
         return min(-(-longest // WIDTH_MULTIPLE) * WIDTH_MULTIPLE, max(longest, self.config.max_length))
 
     def _pack(
-        self, group: np.ndarray, windows: tuple[np.ndarray, ...], flat: np.ndarray, offsets: np.ndarray
+        self,
+        group: np.ndarray,
+        windows: tuple[np.ndarray, ...],
+        read: np.ndarray,
+        flat: np.ndarray,
+        offsets: np.ndarray,
     ) -> _Batch:
         win_item, win_first, win_len, own_start, own_end = (col[group] for col in windows)
         width = self._width(int(win_len.max()) + 2)
@@ -502,9 +509,10 @@ class Engine:
         ids_t = torch.from_numpy(ids)
         mask_t = torch.from_numpy(mask.astype(np.int64))
         src_t = torch.from_numpy(src)
+        rows = None if read[group].all() else torch.from_numpy(np.flatnonzero(read[group]))
         if self.device.type == "cuda":
             ids_t, mask_t, src_t = ids_t.pin_memory(), mask_t.pin_memory(), src_t.pin_memory()
-        return _Batch(ids_t, mask_t, group, src_t, dst)
+        return _Batch(ids_t, mask_t, group, rows, src_t, dst)
 
     # -- compute (runs in the caller's thread) ---------------------------------------------------
 
@@ -518,14 +526,16 @@ class Engine:
             ids = batch.ids.to(self.device, non_blocking=True)
             mask = batch.mask.to(self.device, non_blocking=True)
             src = batch.src.to(self.device, non_blocking=True)
-            mode_logits, token_logits = self._forward(ids, mask)
+            rows = None if batch.mode_rows is None else batch.mode_rows.to(self.device, non_blocking=True)
+            mode_logits, token_logits = self._forward(ids, mask, mode_rows=rows)
             window_probs.append(torch.softmax(mode_logits.float() / cfg.temperature, dim=-1))
             token_vals.append(torch.sigmoid(token_logits.float()).reshape(-1)[src])
         # One device-to-host copy per chunk: batches above were queued without waiting on the device.
         probs_sorted = torch.cat(window_probs).cpu().numpy() if window_probs else np.zeros((0, n_modes), np.float32)
         vals = torch.cat(token_vals).cpu().numpy() if token_vals else np.zeros(0, np.float32)
-        window_order = np.concatenate([b.windows for b in plan.batches]) if plan.batches else np.zeros(0, int)
-        probs = np.empty((len(plan.win_item), n_modes), dtype=np.float64)
+        read = [b.windows if b.mode_rows is None else b.windows[b.mode_rows.numpy()] for b in plan.batches]
+        window_order = np.concatenate(read) if read else np.zeros(0, int)
+        probs = np.zeros((len(plan.win_item), n_modes), dtype=np.float64)  # unread windows weigh 0
         probs[window_order] = probs_sorted
         token_probs = np.zeros(plan.n_tokens, dtype=np.float32)
         if plan.batches:
@@ -536,6 +546,22 @@ class Engine:
         if plan.n_texts:
             combined /= combined.sum(axis=1, keepdims=True)
         return Scores(combined, token_probs, np.bincount(plan.win_item, minlength=plan.n_texts))
+
+
+def mode_windows(win_item: np.ndarray, k: int) -> np.ndarray:
+    """Which windows the mode head reads: all of a text with at most `k` (0: no limit), else `k` evenly spaced
+    from its first to its last. `win_item` is sorted (a text's windows are consecutive)."""
+    if k <= 0 or len(win_item) == 0:
+        return np.ones(len(win_item), dtype=bool)
+    starts = np.flatnonzero(np.r_[True, win_item[1:] != win_item[:-1]])
+    counts = np.diff(np.r_[starts, len(win_item)])
+    n = np.repeat(counts, counts)
+    rank = np.arange(len(win_item)) - np.repeat(starts, counts)
+    if k == 1:
+        return rank == 0
+    spacing = (np.maximum(n, k + 1) - 1) / (k - 1)  # texts of at most k windows are read whole below
+    # Rank r is read when it is the rounding of some j * spacing; spacing > 1, so each j gives its own rank.
+    return (n <= k) | (np.floor(np.floor(rank / spacing + 0.5) * spacing + 0.5) == rank)
 
 
 def _plain_backend(tokenizer: Any) -> Any:

@@ -83,6 +83,9 @@ class ModelConfig:
     # Top encoder layers that one head, "metaphor" or "modes", has its own copy of (0: both read the last layer).
     branch_layers: int = 0
     branch_head: str = "metaphor"
+    # Windows of a long item that the mode head reads, evenly spaced (0: all). The metaphor head reads every
+    # window; with a mode branch the windows left out skip its layers.
+    mode_windows: int = 0
     # Recalibrate the metaphor logit per word from a lexical prior and POS (fitted on dev after training).
     metaphor_calibration: bool = False
     name: str = "seci-fast"
@@ -144,16 +147,20 @@ class SeciModel(nn.Module):
         tokens: bool = False,
         task: str | None = None,
         calibrated: bool = True,
+        mode_rows: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor | None, ...]:
         """Mode logits (batch, modes) and metaphor logits (batch, tokens); with `tokens`, also the token
         vectors the metaphor head reads (batch, tokens, hidden), for auxiliary training tasks. With `task`
         ("modes" or "metaphor") only that task's path runs and the other's outputs are None: a training step
         on one task's batch then skips the other's own layers (a third of a branched model's forward pass).
-        `calibrated=False` gives the metaphor head's own logits, which training optimises."""
+        `calibrated=False` gives the metaphor head's own logits, which training optimises. `mode_rows` (indices)
+        gives mode logits for those rows only, and a mode branch then runs on those rows only."""
         if task not in (None, "modes", "metaphor"):
             raise ValueError(f"task must be modes or metaphor, not {task!r}")
         want_modes, want_metaphor = task != "metaphor", task != "modes"
         mask = attention_mask.unsqueeze(-1)
+        mode_mask = mask if mode_rows is None else mask[mode_rows]
+        branch_rows = None
         if self.branch is None:
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             token_hidden = hidden
@@ -161,9 +168,12 @@ class SeciModel(nn.Module):
             own_path = self.config.branch_head
             need_top = want_modes if own_path == "metaphor" else want_metaphor
             need_own = want_metaphor if own_path == "metaphor" else want_modes
-            top, own = self._branched(input_ids, attention_mask, need_top, need_own)
+            branch_rows = mode_rows if own_path == "modes" else None
+            top, own = self._branched(input_ids, attention_mask, need_top, need_own, branch_rows)
             hidden, token_hidden = (own, top) if own_path == "modes" else (top, own)
-        mode_logits = self.mode_head(_mean(hidden, mask)) if want_modes else None
+        if want_modes and mode_rows is not None and branch_rows is None:
+            hidden = hidden[mode_rows]  # the shared layers computed every row; the mode head reads the asked ones
+        mode_logits = self.mode_head(_mean(hidden, mode_mask)) if want_modes else None
         token_logits = None
         if want_metaphor:
             # The SPV feature compares a token with the window's meaning as the metaphor path sees it.
@@ -196,28 +206,38 @@ class SeciModel(nn.Module):
         return torch.cat([token_logits.unsqueeze(-1), prior, pos], dim=-1)
 
     def _branched(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, top: bool = True, own: bool = True
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        top: bool = True,
+        own: bool = True,
+        rows: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The shared layers once, then the encoder's top layers and the branch (each if asked) on their output."""
+        """The shared layers once, then the encoder's top layers and the branch (each if asked) on their output;
+        the branch on `rows` only, if given."""
         x = self.encoder.embeddings(input_ids=input_ids)
-        if isinstance(self.encoder, LiteBert):
-            mask = sdpa_mask(attention_mask)
-        else:
-            from transformers.masking_utils import create_bidirectional_mask
-
-            mask = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=x, attention_mask=attention_mask)
+        mask = self._attention_mask(x, attention_mask)
         layers = self.encoder.encoder.layer
         split = len(layers) - len(self.branch)
         for layer in layers[:split]:
             x = layer(x, mask)
-        branch = x
+        branch, branch_mask = x, mask
+        if own and rows is not None:
+            branch, branch_mask = x[rows], self._attention_mask(x[rows], attention_mask[rows])
         if top:
             for layer in layers[split:]:
                 x = layer(x, mask)
-        if own:
+        if own and len(branch):  # a batch may hold no row the mode head reads
             for layer in self.branch:
-                branch = layer(branch, mask)
+                branch = layer(branch, branch_mask)
         return (x if top else None), (branch if own else None)
+
+    def _attention_mask(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor | None:
+        if isinstance(self.encoder, LiteBert):
+            return sdpa_mask(attention_mask)
+        from transformers.masking_utils import create_bidirectional_mask
+
+        return create_bidirectional_mask(config=self.encoder.config, inputs_embeds=x, attention_mask=attention_mask)
 
     def seed_branch(self) -> None:
         """Start the branch as a copy of the encoder's top layers (as they are now, e.g. fine-tuned)."""

@@ -36,18 +36,30 @@ class Words:
 
 
 def cut(item: int, ids: list[int], size: int, stride: int, cls_id: int, sep_id: int) -> list[Window]:
-    """Windows of at most `size` tokens (special tokens included) over one text's token ids."""
+    """Windows of at most `size` tokens (special tokens included) over one text's token ids.
+
+    A long text gets the fewest windows that cover it with overlaps of at least `stride` tokens, all of one
+    length and evenly spaced: a text a little over one window pays for two windows of about half its length,
+    not for two full ones that overlap almost entirely.
+    """
     body = size - 2
-    if len(ids) <= body:
-        return [Window(item, [cls_id, *ids, sep_id], 0, 0, len(ids))]
-    step = body - stride
-    starts = [*list(range(0, len(ids) - body, step)), len(ids) - body]
+    n = len(ids)
+    if n <= body:
+        return [Window(item, [cls_id, *ids, sep_id], 0, 0, n)]
+    if not 0 <= stride < body:
+        raise ValueError(f"stride {stride} must be below the window's {body} tokens")
+    k = -(-(n - stride) // (body - stride))
+    length = -(-(n + (k - 1) * stride) // k)  # at most body, since k windows of body tokens would overlap enough
+    # Starts are whole tokens, so a gap may be a token over the mean: lengthen until every overlap holds.
+    while length < body and length - -(-(n - length) // (k - 1)) < stride:
+        length += 1
+    starts = [j * (n - length) // (k - 1) for j in range(k)]
     windows: list[Window] = []
-    for k, start in enumerate(starts):
-        own_start = 0 if k == 0 else windows[-1].own_end
+    for j, start in enumerate(starts):
+        own_start = 0 if j == 0 else windows[-1].own_end
         # Split each overlap at its middle: both windows see the same context around that point.
-        own_end = len(ids) if k == len(starts) - 1 else (starts[k + 1] + start + body) // 2
-        windows.append(Window(item, [cls_id, *ids[start : start + body], sep_id], start, own_start, own_end))
+        own_end = n if j == k - 1 else (starts[j + 1] + start + length) // 2
+        windows.append(Window(item, [cls_id, *ids[start : start + length], sep_id], start, own_start, own_end))
     return windows
 
 
