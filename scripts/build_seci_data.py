@@ -5,8 +5,8 @@
 Inputs: `data/seci/pool.jsonl` (from make_label_pool.py), `configs/seci-data.yaml` (the dev-unseen groups) and
 the label files under `data/seci/labels/` (key, mode, secondary, confidence, metaphor, spans; tab-separated):
 
-- first readings: `batch*`, `extra*`, `figurative*`, `round4-*` (guide version 2), `round5-*` and `round6-*`
-  (version 3);
+- first readings: `batch*`, `extra*`, `figurative*`, `round4-*` (guide version 2), `round5-*`, `round6-*` and
+  `round7-*` (version 3);
 - blind second readings under version 3: `reread*` (the reader saw the text only);
 - third readings of the items whose first two readings disagree: `adjudicate*` (the reader saw the text and the
   two modes proposed, not who proposed them, and chose under the guide). Their mode is final.
@@ -36,8 +36,8 @@ from pipeline.train.data import read_label_tsv as read_labels
 
 MODES = tuple(CODES.values())
 MOVE_TO_DEV = ("icsi_mrda/database/Bro022.dadb",)
-FIRST = ("batch", "extra", "figurative", "round4-", "round5-", "round6-")
-VERSION_3 = ("round5-", "round6-", "reread", "adjudicate")
+FIRST = ("batch", "extra", "figurative", "round4-", "round5-", "round6-", "round7-")
+VERSION_3 = ("round5-", "round6-", "round7-", "reread", "adjudicate")
 
 
 def group_of(row: dict) -> str:
@@ -150,7 +150,12 @@ def main() -> None:
     seen: set[str] = set()
     counts: Counter[str] = Counter()
     rows: dict[str, list[dict]] = {"train": [], "dev": [], "dev_in_domain": []}
-    rounds = ("rounds 1-4: first read under version 2", "round 5: new organizations", "round 6: internalization")
+    rounds = (
+        "rounds 1-4: first read under version 2",
+        "round 5: new organizations",
+        "round 6: internalization",
+        "round 7: AMI training teams",
+    )
     pairs: dict[str, list[tuple[str, str]]] = {"all": [], **{name: [] for name in rounds}}
     pairs.update({f"source {s}": [] for s in ("email", "meeting", "document")})
     # Dev copies first so that they win the de-duplication.
@@ -166,7 +171,9 @@ def main() -> None:
         if key in second:
             pair = (first[key][1]["mode"], second[key][1]["mode"])
             pairs["all"].append(pair)
-            round_ = 2 if first[key][0].startswith("round6-") else 1 if row["split"] == "new" else 0
+            round_ = int(row["split"] == "new")
+            for n, prefix in ((2, "round6-"), (3, "round7-")):
+                round_ = n if first[key][0].startswith(prefix) else round_
             pairs[rounds[round_]].append(pair)
             pairs[f"source {row['source']}"].append(pair)
             if pair[0] != pair[1]:

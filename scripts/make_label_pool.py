@@ -23,6 +23,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.ingest import IngestOptions, ingest
 from pipeline.items import Item
 
@@ -171,16 +173,20 @@ def extend(args: argparse.Namespace) -> None:
     candidates = sorted((i for i in candidates if i.id not in taken), key=lambda i: i.id)
     proba = ranker.predict_proba([i.text for i in candidates])
     classes = list(ranker.classes_)
+    regex = PATTERNS.get(args.extend_pattern, args.extend_pattern)
+    pattern = re.compile(regex, re.I) if regex else None
+    # With a pattern, items rank by how many of its cues they hold first, by the ranker second.
+    cues = np.array([len(pattern.findall(i.text)) if pattern else 0 for i in candidates])
     chosen: dict[str, tuple[Item, str]] = {}
     for mode in args.extend_modes:
-        order = proba[:, classes.index(mode)].argsort()[::-1]
+        order = np.lexsort((-proba[:, classes.index(mode)], -cues))
         per_team: Counter[str] = Counter()
         n = 0
         for idx in order:
             item = candidates[idx]
             if item.id in chosen or per_team[item.team or ""] >= args.per_team:
                 continue
-            chosen[item.id] = (item, f"model:tfidf-{mode}")
+            chosen[item.id] = (item, f"pattern+tfidf-{mode}" if pattern else f"model:tfidf-{mode}")
             per_team[item.team or ""] += 1
             n += 1
             if n >= args.extend:
@@ -199,6 +205,13 @@ def extend(args: argparse.Namespace) -> None:
         write_batch(args.out / "batches" / f"{args.round}{b}.txt", new_rows[b :: args.batches])
     print("extension:", Counter(r["selection"] for r in new_rows), "from", len(candidates), "unlabelled train items")
 
+
+# Cues of learning by doing in the AMI design meetings (round 7): tool training, trying the prototype.
+PATTERNS = {
+    "hands-on": r"\b(tool training|smart ?boards?|white ?boards?|digital pen|pens?|draw(ing|n)?|"
+    r"try(ing)? (it|this|that)|tried|press(ing)?|prototype|play(ing)? (with|around)|practi[cs]e|"
+    r"learn(ed|t|ing)?|hang of|figured? out how|getting used|hands-on|experience)\b"
+}
 
 FIGURATIVE = re.compile(
     r"\b(like an? |as if|as though|think of (it|this|that|them|us|\w+) as|imagine|akin to|analog(y|ous)|"
@@ -333,6 +346,9 @@ def main() -> None:
         "--extend-modes", nargs="+", default=["socialization", "internalization"], help="the rare modes to rank for"
     )
     parser.add_argument("--extend-teams", nargs="+", help="draw only from these teams (e.g. the ICSI series)")
+    parser.add_argument(
+        "--extend-pattern", help="rank by the matches of this regex (or a PATTERNS name) an item holds, then the model"
+    )
     parser.add_argument("--split-config", type=Path, default=Path("configs/seci-data.yaml"))
     parser.add_argument("--per-team", type=int, default=12, help="second round: at most this many per team")
     parser.add_argument("--round", default="extra", help="name of a rare-mode round's batch files (extra: round 2)")
