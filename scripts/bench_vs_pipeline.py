@@ -130,10 +130,12 @@ def stage_seconds(items: list[Item], archive: Path, model_dir: Path, chunk_size:
     item_tokens = np.concatenate([np.diff(t.offsets) for t in tokens])
     shared = len(engine.model.encoder.encoder.layer)
     branch = len(engine.model.branch) if engine.model.branch is not None else 0
-    layer_tokens = window_tokens * shared + read_tokens * branch
+    # A mode branch runs on the windows the mode head reads; a metaphor branch on every window.
+    branch_tokens = read_tokens if engine.config.branch_head == "modes" else window_tokens
+    layer_tokens = window_tokens * shared + branch_tokens * branch
     base_tokens = int(np.minimum(item_tokens, 510).sum() + 2 * len(item_tokens))
-    emit(f"work: seci batch {window_tokens:,} window tokens x {shared} layers + {read_tokens:,} x {branch} "
-         f"mode-branch layers = {layer_tokens / 1e6:.2f}M token-layers; the pipeline at most {base_tokens:,} "
+    emit(f"work: seci batch {window_tokens:,} window tokens x {shared} layers + {branch_tokens:,} x {branch} "
+         f"branch layers = {layer_tokens / 1e6:.2f}M token-layers; the pipeline at most {base_tokens:,} "
          f"tokens x 6 layers = {base_tokens * 6 / 1e6:.2f}M (the items hold {int(item_tokens.sum()):,})")  # fmt: skip
     from pipeline.classify.engine import predictions
 
