@@ -223,7 +223,8 @@ class SeciModel(nn.Module):
             x = layer(x, mask)
         branch, branch_mask = x, mask
         if own and rows is not None:
-            branch, branch_mask = x[rows], self._attention_mask(x[rows], attention_mask[rows])
+            branch = x[rows]
+            branch_mask = self._attention_mask(branch, attention_mask[rows])
         if top:
             for layer in layers[split:]:
                 x = layer(x, mask)
