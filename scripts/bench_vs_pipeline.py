@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import numpy as np  # noqa: E402
-from bench_inference import SHARED, emit, real_items  # noqa: E402
+import torch  # noqa: E402
+from bench_inference import SHARED, emit, matmul_peak, real_items  # noqa: E402
 
 from pipeline.items import Item  # noqa: E402
 
@@ -173,6 +174,7 @@ def main() -> None:
     words = sorted(len(i.text.split()) for i in items)
     emit(f"{len(items)} real items of the training split: mean {statistics.mean(words):.0f} words, "
          f"longest {words[-1]:,}; sources {sorted({i.source for i in items})}")  # fmt: skip
+    emit(machine())
     seci = Path(sys.executable).with_name("seci")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -202,6 +204,29 @@ def main() -> None:
         emit("each stage alone, one after another, in this process (seconds):")
         for name, value in stage_seconds(items, archive, args.model, args.chunk_size).items():
             emit(f"  {name:<32} {value:7.2f}")
+
+
+def machine() -> str:
+    """The CPU and its matmul peaks: the ratio depends on them. seci runs bf16 where the CPU has it natively and
+    the pipeline fp32, so a CPU whose bf16 matmuls are many times its fp32 ones (Intel AMX) gives a larger ratio
+    than one where they are about twice (AVX-512 BF16 without AMX)."""
+    name, flags = "unknown CPU", ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
+            for line in fh:
+                if line.startswith("model name") and name == "unknown CPU":
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = line
+    except OSError:
+        pass
+    amx = "AMX" if "amx_bf16" in flags else "no AMX"
+    cpu = torch.device("cpu")
+    fp32, bf16 = matmul_peak(torch.float32, cpu), matmul_peak(torch.bfloat16, cpu)
+    return (
+        f"machine: {name}, {os.cpu_count()} cores, {amx}; matmul peak fp32 {fp32:.0f}, bf16 {bf16:.0f} GFLOP/s "
+        f"(bf16 {bf16 / fp32:.1f}x fp32)"
+    )
 
 
 def emit_breakdown(runs: list[dict]) -> None:
