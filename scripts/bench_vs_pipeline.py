@@ -4,7 +4,8 @@
 
 Takes n real items of the training split (e-mails, meeting segments, document sections, any length) and writes
 them as one generic JSONL file. Then, alternately and each as a fresh process: (a) `seci batch items.jsonl
---out DIR` and (b) what a data scientist writes first: `transformers.pipeline("text-classification")` over the
+--out DIR`, (a') the same with `--metaphor off` (mode probabilities only, what the baseline gives) and (b) what a
+data scientist writes first: `transformers.pipeline("text-classification")` over the
 same base encoder (all-MiniLM-L6-v2 from PyPI) with a new four-way head, batch 32, fp32, truncated at 512
 tokens, its labels written as JSONL. Prints each round's wall time and peak RSS, the median ratio, and a
 breakdown of `seci batch`'s wall time: from its own run.json (startup, model load, the overlapped stages'
@@ -134,10 +135,13 @@ def stage_seconds(items: list[Item], archive: Path, model_dir: Path, chunk_size:
     # A mode branch runs on the windows the mode head reads; a metaphor branch on every window.
     branch_tokens = read_tokens if engine.config.branch_head == "modes" else window_tokens
     layer_tokens = window_tokens * shared + branch_tokens * branch
+    # Without the metaphor path only the read windows run, through the mode path alone: as deep as the encoder.
+    modes_only = read_tokens * shared
     base_tokens = int(np.minimum(item_tokens, 510).sum() + 2 * len(item_tokens))
     emit(f"work: seci batch {window_tokens:,} window tokens x {shared} layers + {branch_tokens:,} x {branch} "
-         f"branch layers = {layer_tokens / 1e6:.2f}M token-layers; the pipeline at most {base_tokens:,} "
-         f"tokens x 6 layers = {base_tokens * 6 / 1e6:.2f}M (the items hold {int(item_tokens.sum()):,})")  # fmt: skip
+         f"branch layers = {layer_tokens / 1e6:.2f}M token-layers; with --metaphor off {read_tokens:,} x "
+         f"{shared} = {modes_only / 1e6:.2f}M; the pipeline at most {base_tokens:,} tokens x 6 layers = "
+         f"{base_tokens * 6 / 1e6:.2f}M (the items hold {int(item_tokens.sum()):,})")  # fmt: skip
     from pipeline.classify.engine import predictions
 
     predicted = [predictions(t, s) for t, s in zip(tokens, scores, strict=True)]
@@ -180,13 +184,16 @@ def main() -> None:
         tmp = Path(tmp_name)
         archive = tmp / "items.jsonl"
         write_items(items, archive)
-        walls: dict[str, list[float]] = {"seci batch": [], "pipeline": []}
-        rss: dict[str, list[float]] = {"seci batch": [], "pipeline": []}
+        names = ("seci batch", "seci batch --metaphor off", "pipeline")
+        walls: dict[str, list[float]] = {name: [] for name in names}
+        rss: dict[str, list[float]] = {name: [] for name in names}
         runs: list[dict] = []
         for round_ in range(1, args.rounds + 1):
             out = tmp / f"run{round_}"
+            seci_batch = [str(seci), "batch", str(archive), "--model", str(args.model)]
             commands = {
-                "seci batch": [str(seci), "batch", str(archive), "--out", str(out), "--model", str(args.model)],
+                "seci batch": [*seci_batch, "--out", str(out)],
+                "seci batch --metaphor off": [*seci_batch, "--out", str(tmp / f"off{round_}"), "--metaphor", "off"],
                 "pipeline": [sys.executable, "-c", BASELINE, str(archive), str(tmp / f"baseline{round_}.jsonl")],
             }
             for name, command in commands.items():
@@ -195,15 +202,28 @@ def main() -> None:
                 rss[name].append(peak)
             runs.append({**json.loads((out / "run.json").read_text()), "wall": walls["seci batch"][-1]})
             seen = "  ".join(f"{name} {walls[name][-1]:.1f} s (peak RSS {rss[name][-1]:,.0f} MB)" for name in walls)
-            emit(f"round {round_}: {seen}  ratio {walls['pipeline'][-1] / walls['seci batch'][-1]:.2f}x")
-        seci_wall, base_wall = statistics.median(walls["seci batch"]), statistics.median(walls["pipeline"])
+            ratios = ", ".join(f"{walls['pipeline'][-1] / walls[name][-1]:.2f}x" for name in names[:2])
+            emit(f"round {round_}: {seen}  ratios {ratios}")
+            same = same_labels(out / "items.parquet", tmp / f"off{round_}" / "items.parquet")
+            emit(f"  --metaphor off gives the same mode as the default run on {same:.1%} of the items")
+        base_wall = statistics.median(walls["pipeline"])
         n = len(items)
-        emit(f"median: seci batch {seci_wall:.1f} s ({n / seci_wall:.1f} items/s), pipeline {base_wall:.1f} s "
-             f"({n / base_wall:.1f} items/s): seci batch is {base_wall / seci_wall:.2f}x the pipeline")  # fmt: skip
+        for name in names[:2]:
+            wall = statistics.median(walls[name])
+            emit(f"median: {name} {wall:.1f} s ({n / wall:.1f} items/s), pipeline {base_wall:.1f} s "
+                 f"({n / base_wall:.1f} items/s): {name} is {base_wall / wall:.2f}x the pipeline")  # fmt: skip
         emit_breakdown(runs)
         emit("each stage alone, one after another, in this process (seconds):")
         for name, value in stage_seconds(items, archive, args.model, args.chunk_size).items():
             emit(f"  {name:<32} {value:7.2f}")
+
+
+def same_labels(a: Path, b: Path) -> float:
+    """Share of items whose mode two `seci batch` runs agree on."""
+    import pyarrow.parquet as pq
+
+    modes = [dict(zip(*pq.read_table(p, columns=["id", "mode"]).to_pydict().values(), strict=True)) for p in (a, b)]
+    return sum(modes[1].get(k) == v for k, v in modes[0].items()) / max(len(modes[0]), 1)
 
 
 def machine() -> str:

@@ -135,6 +135,25 @@ def test_jsonl_without_text_and_refusing_to_overwrite(tmp_path: Path, engine: En
         run_batch(INPUTS[:1], out, scorer=Scorer(engine, None), fmt="parquet", resume=True)
 
 
+def test_metaphor_off_gives_the_same_modes_and_empty_metaphor_fields(
+    tmp_path: Path, model_dir: Path, fast: Scorer
+) -> None:
+    archive = _archive(tmp_path / "in", 40)
+    run_batch([archive], tmp_path / "full", scorer=fast, chunk_size=16)
+    run_batch([archive], tmp_path / "off", model_dir=model_dir, device="cpu", dtype="float32", metaphor="off")
+    want = {r["id"]: r for r in _rows(tmp_path / "full")}
+    got = _rows(tmp_path / "off")
+    assert sorted(r["id"] for r in got) == sorted(want)
+    assert any(r["metaphor_tokens"] for r in want.values())  # the full run did flag words
+    for row in got:
+        assert row["mode"] == want[row["id"]]["mode"]
+        for mode, p in row["probabilities"].items():
+            assert abs(p - want[row["id"]]["probabilities"][mode]) < 1e-5
+        assert row["metaphor"] is None and row["metaphor_spans"] == [] and row["metaphor_tokens"] == []
+    assert json.loads((tmp_path / "off" / "run.json").read_text())["options"]["metaphor"] == "off"
+    assert load_results(tmp_path / "off")["metaphor"].isna().all()  # a rate of nothing, not of 0%
+
+
 def test_resume_skips_done_items_and_rescores_changed_ones(tmp_path: Path, fast: Scorer) -> None:
     archive = tmp_path / "in" / "a.jsonl"
     archive.parent.mkdir()

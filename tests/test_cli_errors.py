@@ -202,6 +202,7 @@ class _FakeScorerClass:
     modes = ("socialization", "externalization", "combination", "internalization")
     include_text = True
     detector = None
+    metaphor = "tokens"
 
     class engine:
         device = "cpu"

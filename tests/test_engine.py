@@ -262,6 +262,26 @@ def test_a_mode_branch_on_some_windows_gives_their_weighted_mean(tmp_path: Path,
         np.testing.assert_allclose(mine.probabilities[i], want, atol=1e-5)
 
 
+def test_without_the_metaphor_path_the_modes_are_the_same_from_fewer_windows(tmp_path: Path, texts: list[str]) -> None:
+    from pipeline.classify.model import ModelConfig, SeciModel
+
+    torch.manual_seed(5)
+    config = ModelConfig(name="branched", branch_layers=2, branch_head="modes", max_length=64, stride=16)
+    config.mode_windows = 3
+    SeciModel(config).save(tmp_path / "m")
+    full = Engine.from_dir(tmp_path / "m", device="cpu", dtype="float32")
+    modes = Engine.from_dir(tmp_path / "m", device="cpu", dtype="float32", metaphor=False)
+    tokens = full.tokenize(texts)
+    want, got = full.infer(tokens), modes.infer(tokens)
+    np.testing.assert_allclose(got.probabilities, want.probabilities, atol=1e-5)
+    # Only the windows the mode head reads ran: at most 3 per text, where the full run had more.
+    assert got.n_windows.max() == 3 and want.n_windows.max() > 3
+    assert np.all(got.n_windows == np.minimum(want.n_windows, 3))
+    assert np.isnan(got.token_probs).all() and not np.isnan(want.token_probs).any()
+    with pytest.raises(ValueError, match="without its metaphor path"):
+        modes.predict_words([["a", "word"]])
+
+
 def test_the_plain_torch_encoder_computes_what_transformers_does(tmp_path: Path, texts: list[str]) -> None:
     from pipeline.classify.bert import LiteBert
     from pipeline.classify.model import ModelConfig, SeciModel

@@ -7,7 +7,8 @@ results") plus `thread`, `position`, `title`, `medium`, `meta`, `start_seconds` 
 The table `load_results` returns always has the same columns, whatever the input lacked:
 `p_socialization` ... `p_internalization` (the probabilities, normalized to sum to 1), `mode`
 (one of `MODES`), `timestamp` (timezone-aware UTC, `NaT` when unknown, unparsable or a placeholder
-before 1980-01-02), `authors` and `participants` (lists), `meta` (dict), `metaphor` (bool),
+before 1980-01-02), `authors` and `participants` (lists), `meta` (dict), `metaphor` (1.0 or 0.0; NaN
+where the run computed no item-level flag, `seci batch --metaphor tokens|off`, so rates skip it),
 `position` (int), and the string columns `id`, `source`, `path`, `team`, `thread`, `title`, `medium`, `ba`, `model`.
 """
 
@@ -132,6 +133,15 @@ def _as_text(value: Any) -> str | None:
     return str(value)
 
 
+def _flag(value: Any) -> float:
+    """An item-level metaphor flag as 1.0 or 0.0; NaN where none was computed (null, missing)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return np.nan
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    return 1.0 if value in (1, "true", "True") else 0.0
+
+
 def _probabilities(value: Any, mode: Any) -> list[float]:
     """The four probabilities, normalized; a row with none gets its `mode` as certain."""
     probs = [0.0] * len(MODES)
@@ -186,9 +196,7 @@ def normalize_results(frame: pd.DataFrame) -> pd.DataFrame:
     out["position"] = positions.astype(np.int64)
     for column in ("start_seconds", "end_seconds"):
         out[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    out["metaphor"] = [
-        bool(v) if isinstance(v, bool | np.bool_) else v in (1, "true", "True") for v in frame["metaphor"]
-    ]
+    out["metaphor"] = np.array([_flag(v) for v in frame["metaphor"]], dtype=float)
 
     probs = np.array(
         [_probabilities(p, m) for p, m in zip(frame["probabilities"], frame["mode"], strict=True)], dtype=float

@@ -285,7 +285,7 @@ def _recorded_options(
         "engine": opts.engine,
         "device": str(scorer.engine.device) if scorer else opts.device,
         "dtype": scorer.engine.precision if scorer else opts.dtype,
-        "metaphor": ("rules" if scorer.detector is not None else "tokens") if scorer else opts.metaphor,
+        "metaphor": scorer.metaphor if scorer else opts.metaphor,
         "include_text": include_text,
         "chunk_size": opts.chunk_size,
         "max_tokens": scorer.engine.max_tokens if scorer else opts.max_tokens,

@@ -240,8 +240,12 @@ class Engine:
         max_tokens: int | None = None,
         compile: bool = False,
         fuse_cpu: bool = True,
+        metaphor: bool = True,
     ) -> None:
         self.device = device
+        # Without the metaphor path only the windows the mode head reads are computed, through the mode path
+        # alone: about half the work on long texts; token scores are then NaN (not computed).
+        self.metaphor = metaphor
         self.config = model.config
         self._tokenizer = tokenizer
         self.precision = dtype if isinstance(dtype, str) else str(dtype).removeprefix("torch.")
@@ -305,9 +309,11 @@ class Engine:
         max_tokens: int | None = None,
         compile: bool = False,
         fuse_cpu: bool = True,
+        metaphor: bool = True,
     ) -> Engine:
         """Load a saved model; `dtype` is auto, float32, bfloat16, float16 or int8 (CPU only). `fuse_cpu=False`
-        keeps the plain PyTorch layers on CPU (fuse.py), for comparison."""
+        keeps the plain PyTorch layers on CPU (fuse.py), for comparison; `metaphor=False` computes mode
+        probabilities only."""
         directory = Path(directory)
         if not (directory / "config.json").is_file():
             raise FileNotFoundError(f"{directory}: no model here (config.json missing)")
@@ -316,7 +322,7 @@ class Engine:
         model = SeciModel.load_for_inference(directory, dev)
         tokenizer = lite_tokenizer(resolve_base(model.config.base)) or load_tokenizer(model.config)
         chosen: torch.dtype | str = pick_dtype(dev) if dtype == "auto" else dtype
-        return cls(model, tokenizer, dev, chosen, max_tokens, compile, fuse_cpu)
+        return cls(model, tokenizer, dev, chosen, max_tokens, compile, fuse_cpu, metaphor)
 
     @property
     def tokenizer(self) -> Any:
@@ -401,6 +407,8 @@ class Engine:
 
     def predict_words(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Metaphor probability of each given word (pre-split text, as in VUA): its first token's score."""
+        if not self.metaphor:
+            raise ValueError("this engine was built without its metaphor path (metaphor=False)")
         if not sentences:
             return []
         words = [list(s) for s in sentences]
@@ -420,9 +428,12 @@ class Engine:
 
     def _plan(self, flat: np.ndarray, offsets: np.ndarray) -> _Plan:
         windows = self._windows(np.diff(offsets))
+        read = mode_windows(windows[0], self.config.mode_windows)
+        if not self.metaphor:  # the windows the mode head does not read would only feed the metaphor head
+            windows = tuple(col[read] for col in windows)
+            read = read[read]
         win_item, _, win_len, own_start, own_end = windows
         groups = self._groups(win_len + 2)
-        read = mode_windows(win_item, self.config.mode_windows)
         return _Plan(
             n_texts=len(offsets) - 1,
             n_tokens=int(offsets[-1]),
@@ -520,6 +531,7 @@ class Engine:
     def _infer(self, plan: _Plan) -> Scores:
         cfg = self.config
         n_modes = len(cfg.modes)
+        task = None if self.metaphor else "modes"
         window_probs: list[torch.Tensor] = []
         token_vals: list[torch.Tensor] = []
         for batch in plan.batches:
@@ -527,9 +539,10 @@ class Engine:
             mask = batch.mask.to(self.device, non_blocking=True)
             src = batch.src.to(self.device, non_blocking=True)
             rows = None if batch.mode_rows is None else batch.mode_rows.to(self.device, non_blocking=True)
-            mode_logits, token_logits = self._forward(ids, mask, mode_rows=rows)
+            mode_logits, token_logits = self._forward(ids, mask, task=task, mode_rows=rows)
             window_probs.append(torch.softmax(mode_logits.float() / cfg.temperature, dim=-1))
-            token_vals.append(torch.sigmoid(token_logits.float()).reshape(-1)[src])
+            if token_logits is not None:
+                token_vals.append(torch.sigmoid(token_logits.float()).reshape(-1)[src])
         # One device-to-host copy per chunk: batches above were queued without waiting on the device.
         probs_sorted = torch.cat(window_probs).cpu().numpy() if window_probs else np.zeros((0, n_modes), np.float32)
         vals = torch.cat(token_vals).cpu().numpy() if token_vals else np.zeros(0, np.float32)
@@ -537,8 +550,8 @@ class Engine:
         window_order = np.concatenate(read) if read else np.zeros(0, int)
         probs = np.zeros((len(plan.win_item), n_modes), dtype=np.float64)  # unread windows weigh 0
         probs[window_order] = probs_sorted
-        token_probs = np.zeros(plan.n_tokens, dtype=np.float32)
-        if plan.batches:
+        token_probs = np.full(plan.n_tokens, 0.0 if self.metaphor else np.nan, dtype=np.float32)
+        if plan.batches and self.metaphor:
             token_probs[np.concatenate([b.dst for b in plan.batches])] = vals
         combined = np.zeros((plan.n_texts, n_modes), dtype=np.float64)
         # Windows are sorted by (text, first token), so this sum runs in the same order in every chunk.

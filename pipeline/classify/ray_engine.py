@@ -149,10 +149,10 @@ class ModelStage:
     Called from two threads at once (see `run_ray`): `Engine.infer` keeps no state between calls.
     """
 
-    def __init__(self, model_dir: str, device: str, dtype: str, compile: bool = False) -> None:
+    def __init__(self, model_dir: str, device: str, dtype: str, compile: bool = False, metaphor: bool = True) -> None:
         from pipeline.classify.engine import Engine
 
-        self.engine = Engine.from_dir(Path(model_dir), device=device, dtype=dtype, compile=compile)
+        self.engine = Engine.from_dir(Path(model_dir), device=device, dtype=dtype, compile=compile, metaphor=metaphor)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         tokens = tokens_from_arrow(batch)
@@ -385,6 +385,7 @@ def run_ray(
                     "device": "cuda" if on_gpu else "cpu",
                     "dtype": dtype,
                     "compile": compile,
+                    "metaphor": metaphor != "off",
                 },
                 batch_size=chunk_size,
                 batch_format="pyarrow",

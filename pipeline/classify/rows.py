@@ -42,7 +42,7 @@ def default_model() -> Path:
 
 
 DEFAULT_MODEL = default_model()
-METAPHOR_MODES = ("rules", "tokens")
+METAPHOR_MODES = ("rules", "tokens", "off")
 
 
 class ModelNotFound(FileNotFoundError):
@@ -71,12 +71,24 @@ class RowBuilder:
 
     `metaphor="rules"` runs the spaCy rules of `DeliberateMetaphorDetector` (the full `metaphor` and
     `metaphor_spans` fields); `"tokens"` reports only the token model's word-level detections and leaves
-    `metaphor` null, for archives where the parse would cost more than the model (see docs/gpu.md).
+    `metaphor` null, for archives where the parse would cost more than the model (see docs/gpu.md); `"off"`
+    is for predictions made without the metaphor path (`Engine(metaphor=False)`): every metaphor field empty.
     """
 
     def __init__(
-        self, config: ModelConfig, detector: DeliberateMetaphorDetector | None, include_text: bool = True
+        self,
+        config: ModelConfig,
+        detector: DeliberateMetaphorDetector | None,
+        include_text: bool = True,
+        metaphor: str | None = None,
     ) -> None:
+        if metaphor is None:
+            metaphor = "rules" if detector is not None else "tokens"
+        if metaphor not in METAPHOR_MODES:
+            raise ValueError(f"unknown metaphor mode {metaphor!r}; expected one of {METAPHOR_MODES}")
+        if (metaphor == "rules") != (detector is not None):
+            raise ValueError(f"metaphor={metaphor!r} {'needs' if metaphor == 'rules' else 'takes no'} detector")
+        self.metaphor = metaphor
         self.detector = detector
         self.include_text = include_text
         self.modes: tuple[str, ...] = tuple(config.modes)
@@ -86,7 +98,7 @@ class RowBuilder:
     @classmethod
     def load(cls, model_dir: Path = DEFAULT_MODEL, *, metaphor: str = "rules", include_text: bool = True) -> RowBuilder:
         """The row builder of a saved model (its config, and spaCy for the rules), without loading its weights."""
-        return cls(*config_and_detector(Path(model_dir), metaphor), include_text)
+        return cls(*config_and_detector(Path(model_dir), metaphor), include_text, metaphor)
 
     def schema(self) -> pa.Schema:
         return row_schema(self.modes, self.include_text)
@@ -132,6 +144,8 @@ class RowBuilder:
     def _metaphors(
         self, items: Sequence[Item], predictions: Sequence[Prediction]
     ) -> tuple[list[dict], list[InputError]]:
+        if self.metaphor == "off":
+            return [{"metaphor": None, "metaphor_spans": [], "metaphor_tokens": []} for _ in items], []
         if self.detector is None:
             # Only the flagged words become Python objects: at GPU speed, one object per word of every item
             # would be most of the run's time.
@@ -167,7 +181,8 @@ class Scorer(RowBuilder):
     """The engine and the row builder together: what `seci batch` and `seci score` run."""
 
     def __init__(self, engine: Engine, detector: DeliberateMetaphorDetector | None, include_text: bool = True) -> None:
-        super().__init__(engine.config, detector, include_text)
+        metaphor = None if engine.metaphor else "off"
+        super().__init__(engine.config, detector, include_text, metaphor)
         self.engine = engine
 
     @classmethod
@@ -187,11 +202,14 @@ class Scorer(RowBuilder):
         check_dtype(dtype)
         pick_device(device)
         _, detector = config_and_detector(Path(model_dir), metaphor, load=False)
+        with_metaphor = metaphor != "off"
         # spaCy loads in a second thread while the model does: much of both is file reading and torch work that
         # releases the GIL, so a cold start takes about the longer of the two, not their sum.
         spacy_loader = _Background(lambda: detector.nlp) if detector is not None else None
         try:
-            engine = Engine.from_dir(model_dir, device=device, dtype=dtype, max_tokens=max_tokens, compile=compile)
+            engine = Engine.from_dir(
+                model_dir, device=device, dtype=dtype, max_tokens=max_tokens, compile=compile, metaphor=with_metaphor
+            )
         finally:
             if spacy_loader is not None:
                 spacy_loader.result()
