@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    engines = [Engine.from_dir(path, metaphor=False) for path in (args.a, args.b)]
+    engines = [Engine.from_dir(path) for path in (args.a, args.b)]
     modes = engines[0].config.modes
     if engines[1].config.modes != modes:
         raise SystemExit("the two models label different modes")

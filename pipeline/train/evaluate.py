@@ -33,8 +33,7 @@ def evaluate(
         raise ValueError(f"task must be one of {TASKS}")
     if context and (task != "metaphor" or data.suffix.lower() in (".jsonl", ".json", ".parquet")):
         raise ValueError("context files apply to word-level metaphor files only (--task metaphor, a VUA-style CSV)")
-    # Mode scores need no metaphor path: without it only the windows the mode head reads run (the same scores).
-    engine = Engine.from_dir(model_dir, device=device, metaphor=task != "seci")
+    engine = Engine.from_dir(model_dir, device=device)
     if task == "seci":
         return evaluate_modes(engine, model_dir, data)
     if data.suffix.lower() in (".jsonl", ".json", ".parquet"):
