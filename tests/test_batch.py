@@ -292,6 +292,7 @@ def test_ray_engine_matches_local(tmp_path: Path, model_dir: Path, engine: Engin
         }  # fmt: skip
         summary = run_batch(inputs, distributed, **options)
         again = run_batch(inputs, distributed, resume=True, **options)
+        run_batch(inputs, tmp_path / "ray-off", **{**options, "metaphor": "off"})
     finally:
         ray.shutdown()
     fields = ("inputs", "files_read", "items", "errors", "duplicates", "errors_by_reason", "tokens", "non_english")
@@ -312,6 +313,10 @@ def test_ray_engine_matches_local(tmp_path: Path, model_dir: Path, engine: Engin
         assert [t["start"] for t in mine["metaphor_tokens"]] == [t["start"] for t in row["metaphor_tokens"]]
     assert any(r["metaphor_tokens"] for r in want.values())  # the comparison above saw flagged words
     assert not (distributed / "ray_input").exists()
+    off = {r["id"]: r for r in _rows(tmp_path / "ray-off")}  # the replicas ran without the metaphor path
+    assert sorted(off) == sorted(want)
+    for key, row in off.items():
+        assert row["mode"] == want[key]["mode"] and row["metaphor"] is None and not row["metaphor_tokens"], key
 
 
 def test_token_and_score_columns_survive_the_trip_between_ray_stages(engine: Engine) -> None:
