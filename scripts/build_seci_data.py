@@ -9,9 +9,12 @@ the label files under `data/seci/labels/` (key, mode, secondary, confidence, met
   `round7-*` (version 3);
 - blind second readings under version 3: `reread*` (the reader saw the text only);
 - third readings of the items whose first two readings disagree: `adjudicate*` (the reader saw the text and the
-  two modes proposed, not who proposed them, and chose under the guide). Their mode is final.
+  two modes proposed, not who proposed them, and chose under the guide). Their mode is final;
+- round 8, an audit of one hard case (`make_label_pool.py --audit`): two new blind readings of each item it
+  selects, `audit-a*` and `audit-b*`, and a third reading of their disagreements, `audit-adjudicate*`.
 
-An item's label is its first reading where the second agrees or there is none, else the third reading's.
+An item's label is its first reading where the second agrees or there is none, else the third reading's; an
+audited item's label is the audit's: its two readings where they agree, else its third reading.
 Each item records its readings (reader, mode, guide version) and whether it was adjudicated.
 
 Outputs: `train.jsonl`; `dev.jsonl`, **dev-unseen**: every item of the groups listed in the config, none of
@@ -37,7 +40,8 @@ from pipeline.train.data import read_label_tsv as read_labels
 MODES = tuple(CODES.values())
 MOVE_TO_DEV = ("icsi_mrda/database/Bro022.dadb",)
 FIRST = ("batch", "extra", "figurative", "round4-", "round5-", "round6-", "round7-")
-VERSION_3 = ("round5-", "round6-", "round7-", "reread", "adjudicate")
+VERSION_3 = ("round5-", "round6-", "round7-", "reread", "adjudicate", "audit")
+AUDIT = ("audit-a", "audit-b", "audit-adjudicate")
 
 
 def group_of(row: dict) -> str:
@@ -116,6 +120,12 @@ def main() -> None:
         help="write this many batches of the disagreements not yet adjudicated (batches/adjudicate-*.txt), then stop",
     )
     parser.add_argument("--round", default="adjudicate-", help="name of the adjudication batch files")
+    parser.add_argument(
+        "--audit-adjudication-batches",
+        type=int,
+        default=0,
+        help="the same for the audit's disagreements (batches/audit-adjudicate-*.txt), then stop",
+    )
     args = parser.parse_args()
     unseen = set(yaml.safe_load(args.config.read_text(encoding="utf-8"))["dev_unseen"])
 
@@ -123,22 +133,29 @@ def main() -> None:
     first: dict[str, tuple[str, dict]] = {}
     second: dict[str, tuple[str, dict]] = {}
     third: dict[str, tuple[str, dict]] = {}
+    audit: dict[str, dict[str, tuple[str, dict]]] = {prefix: {} for prefix in AUDIT}
     for path in sorted(args.dir.glob("labels/*.tsv")):
         name = path.stem
         target = first if name.startswith(FIRST) else second if name.startswith("reread") else None
         target = third if name.startswith("adjudicate") else target
+        matched = [prefix for prefix in AUDIT if name.startswith(prefix)]
+        target = audit[max(matched, key=len)] if matched else target  # "audit-adjudicate" also starts "audit-a"
         if target is None:
             continue  # second.tsv: the version-2 second pass of 330 dev items, superseded by the rereadings
         for key, label in read_labels(path).items():
             if key in target:
                 raise ValueError(f"{key} read twice in one role ({target[key][0]}, {name})")
             target[key] = (name, label)
-    orphans = (set(second) | set(third)) - set(first)
+    orphans = (set(second) | set(third) | set().union(*audit.values())) - set(first)
     if orphans:
         raise ValueError(f"{len(orphans)} later readings of items without a first reading, e.g. {sorted(orphans)[:3]}")
 
     if args.adjudication_batches:
         write_adjudication(args, pool, first, second, third)
+        return
+    if args.audit_adjudication_batches:
+        args.adjudication_batches, args.round = args.audit_adjudication_batches, "audit-adjudicate-"
+        write_adjudication(args, pool, *audit.values())
         return
     for row in pool.values():
         if row["split"] == "train" and row["path"].endswith(MOVE_TO_DEV):
@@ -156,7 +173,8 @@ def main() -> None:
         "round 6: internalization",
         "round 7: AMI training teams",
     )
-    pairs: dict[str, list[tuple[str, str]]] = {"all": [], **{name: [] for name in rounds}}
+    audit_round = "round 8: audit of AMI tools practice and closing evaluations"
+    pairs: dict[str, list[tuple[str, str]]] = {"all": [], **{name: [] for name in (*rounds, audit_round)}}
     pairs.update({f"source {s}": [] for s in ("email", "meeting", "document")})
     # Dev copies first so that they win the de-duplication.
     for key in sorted(first, key=lambda k: (pool[k]["split"] == "train", k)):
@@ -182,6 +200,18 @@ def main() -> None:
                     counts["overturned"] += label["mode"] != first[key][1]["mode"]
                 else:
                     counts["disagreements not yet adjudicated"] += 1
+        audit_a, audit_b, audit_third = (readers.get(key) for readers in audit.values())
+        if audit_a and audit_b:
+            pairs[audit_round].append((audit_a[1]["mode"], audit_b[1]["mode"]))
+            readings += [audit_a, audit_b] + ([audit_third] if audit_third else [])
+            before = label["mode"]
+            if audit_a[1]["mode"] == audit_b[1]["mode"]:
+                label = audit_a[1]
+            elif audit_third:
+                label, adjudicated = audit_third[1], True
+            else:
+                counts["audit disagreements not yet adjudicated"] += 1
+            counts["audit: label changed"] += label["mode"] != before
         group = group_of(row)
         split = "dev" if group in unseen else "dev_in_domain" if row["split"] == "dev" else "train"
         rows[split].append(
