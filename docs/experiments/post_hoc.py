@@ -7,8 +7,8 @@
    train.jsonl, its log-probabilities mixed with the model's with weight w; w chosen on half of the groups and
    scored on the other half (10 random halvings, both ways), and a paired bootstrap over groups at w = 0.3.
 
-    seci batch $(python docs/experiments/post_hoc.py --meetings) --out runs/dev-meetings --format jsonl \\
-        --metaphor off --no-text
+    python docs/experiments/post_hoc.py --meetings > runs/dev-meetings.txt
+    xargs seci batch --out runs/dev-meetings --format jsonl --metaphor off --no-text < runs/dev-meetings.txt
     python docs/experiments/post_hoc.py --model models/seci-fast --batch runs/dev-meetings/items.jsonl
 """
 
