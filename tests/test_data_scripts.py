@@ -70,6 +70,59 @@ def test_build_splits_by_group_and_adjudicates(tmp_path: Path) -> None:
     assert agreement["per_class"]["internalization"] == {"first": 1, "second": 0, "both": 0, "agreement": 0.0}
 
 
+def test_an_audit_replaces_the_label_where_its_readings_agree_and_else_by_its_third(tmp_path: Path) -> None:
+    data = tmp_path / "seci"
+    (data / "labels").mkdir(parents=True)
+    qmsum = "data/meetings/qmsum/ALL/train/x.json"
+    texts = ("we practised with the pen on the board", "how was the leadership", "we drew our favourite animals")
+    rows = [_pool_row(f"k{n}", "train", "ES2003", qmsum, text) for n, text in enumerate(texts)]
+    (data / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    labels = data / "labels"
+    (labels / "batch0.tsv").write_text("k0\tS\t-\th\t0\t\nk1\tE\t-\th\t0\t\nk2\tS\t-\th\t0\t\n")
+    (labels / "audit-a0.tsv").write_text("k0\tI\t-\th\t0\t\nk1\tS\t-\tl\t0\t\n")
+    (labels / "audit-b0.tsv").write_text("k0\tI\tS\tl\t0\t\nk1\tE\t-\th\t0\t\n")
+    config = tmp_path / "split.yaml"
+    config.write_text("dev_unseen: []\n", encoding="utf-8")
+    args = ("scripts/build_seci_data.py", "--dir", str(data), "--config", str(config))
+
+    _run(*args, "--audit-adjudication-batches", "1")
+    batch = (data / "batches" / "audit-adjudicate-0.txt").read_text(encoding="utf-8")
+    assert "=== k1 | meeting | proposed: S or E ===" in batch and "k0" not in batch and "k2" not in batch
+    (labels / "audit-adjudicate-0.tsv").write_text("k1\tS\t-\th\t0\t\n")
+    out = _run(*args)
+    assert "'audit: label changed': 2" in out
+
+    train = {r["id"]: r for r in map(json.loads, (data / "train.jsonl").open())}
+    k0, k1, k2 = (train[f"id-k{n}"] for n in range(3))
+    assert k0["mode"] == "internalization" and not k0["provenance"]["adjudicated"]
+    assert [r["reader"] for r in k0["provenance"]["readings"]] == ["batch0", "audit-a0", "audit-b0"]
+    assert k1["mode"] == "socialization" and k1["provenance"]["adjudicated"]
+    assert [r["mode"] for r in k1["provenance"]["readings"]] == [
+        "externalization",
+        "socialization",
+        "externalization",
+        "socialization",
+    ]
+    assert k2["mode"] == "socialization" and len(k2["provenance"]["readings"]) == 1  # not audited
+    audit = json.loads((data / "agreement.json").read_text(encoding="utf-8"))
+    assert audit["round 8: audit of AMI tools practice and closing evaluations"]["items"] == 2
+
+
+def test_the_audit_selects_tools_practice_in_kick_offs_and_evaluation_in_closing_meetings() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from make_label_pool import in_audit
+
+    def row(meeting: str, text: str) -> dict:
+        return {"id": f"train/{meeting}.json#seg3", "text": text}
+
+    tools = "take the pen, draw on the whiteboard, then erase it"
+    evaluation = "how did we do on leadership and on team work?"
+    assert in_audit(row("ES2003a", tools)) and not in_audit(row("ES2003b", tools))
+    assert in_audit(row("TS3012d", evaluation)) and not in_audit(row("TS3012a", evaluation))
+    assert not in_audit(row("ES2003d", "leadership"))  # one cue is not enough
+    assert not in_audit({"id": "Bmr001.dadb#seg3", "text": tools})  # AMI only
+
+
 def test_build_refuses_a_later_reading_without_a_first(tmp_path: Path) -> None:
     data = tmp_path / "seci"
     (data / "labels").mkdir(parents=True)
